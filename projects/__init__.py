@@ -1,0 +1,1 @@
+"""Detectron2-style projects; ``projects.nats`` is NATS-D2."""

@@ -1,0 +1,22 @@
+"""Evaluators for NATS-D2: Detectron2's ``COCOEvaluator``, on plain pycocotools when needed."""
+
+from detectron2.data import MetadataCatalog
+from detectron2.evaluation import COCOEvaluator
+
+from .d2_compat import has_real_extension
+from .data import ensure_shapes_generated
+
+__all__ = ["build_coco_evaluator"]
+
+
+def build_coco_evaluator(cfg, dataset_name, output_folder=None):
+    """A ``COCOEvaluator`` that uses the fast C++ COCOeval only when detectron2 has it."""
+    meta = MetadataCatalog.get(dataset_name)
+    if "nats_shapes" in meta.as_dict():  # generated on first use; the evaluator reads the json
+        ensure_shapes_generated(**meta.nats_shapes)
+    return COCOEvaluator(
+        dataset_name,
+        output_dir=output_folder,
+        use_fast_impl=has_real_extension(),
+        tasks=("bbox", "segm") if cfg.MODEL.MASK_ON else ("bbox",),
+    )

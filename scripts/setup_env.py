@@ -1,0 +1,301 @@
+#!/usr/bin/env python3
+"""Turn a fresh machine into a working NATS-D2 environment in ``.venv/`` (stdlib only).
+
+The one set-up path that both README commands use. Runs in seconds when ``.venv`` is already
+up to date with ``requirements/lock.txt``. Modes:
+
+* online (default): every package from the registry at the exact versions of the lock file;
+* offline (``--offline DIR`` or ``NATS_OFFLINE_DIR=DIR``): for machines without a registry (a
+  lent GPU machine): uses the torch/torchvision already installed there and installs everything
+  else from ``DIR``, a folder that ``--prepare-offline DIR`` fills on a machine with the registry.
+
+detectron2: an importable detectron2 is used untouched. Otherwise detectron2 v0.6's Python
+sources come from the registry's ``pb1-detectron2==0.6`` sdist, whose C++ sources are missing;
+``projects/nats/d2_compat.py`` then stands in for ``detectron2._C`` (hooked in by a ``.pth``).
+"""
+
+import argparse
+import hashlib
+import html.parser
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import urllib.parse
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV = os.path.join(ROOT, ".venv")
+LOCK = os.path.join(ROOT, "requirements", "lock.txt")
+STAMP = os.path.join(VENV, ".nats-setup-stamp")
+SUPPORTED = ((3, 10), (3, 12))
+D2_SDIST_NAME = "pb1-detectron2-0.6.tar.gz"
+
+
+class SetupError(Exception):
+    """A problem the user can act on; printed without a traceback."""
+
+
+def log(msg):
+    print(f"[setup] {msg}", flush=True)
+
+
+def check_python(version=sys.version_info[:2]):
+    lo, hi = SUPPORTED
+    if not lo <= tuple(version) <= hi:
+        raise SetupError(
+            f"Python {version[0]}.{version[1]} is not supported: detectron2 v0.6 and the pinned "
+            f"stack need Python {lo[0]}.{lo[1]} to {hi[0]}.{hi[1]}. Run this script with such an "
+            "interpreter, e.g. NATS_PYTHON=python3.11 bash scripts/test.sh"
+        )
+
+
+def read_lock():
+    """Return (pins, torch_pins, d2 sdist (spec, sha256)) from requirements/lock.txt."""
+    pins, torch_pins, sdist = [], [], None
+    with open(LOCK) as f:
+        for line in f:
+            text = line.strip()
+            if text.startswith("# detectron2-sdist:"):
+                spec, sha = text.split(":", 1)[1].split()
+                sdist = (spec, sha.split("=", 1)[1])
+            if not text or text.startswith("#"):
+                continue
+            pin = text.split("#")[0].strip()
+            (torch_pins if "[torch]" in text else pins).append(pin)
+    if sdist is None:
+        raise SetupError(f"{LOCK} has no '# detectron2-sdist:' line")
+    return pins, torch_pins, sdist
+
+
+def fingerprint(mode):
+    h = hashlib.sha256()
+    for path in (LOCK, os.path.abspath(__file__)):
+        with open(path, "rb") as f:
+            h.update(f.read())
+    h.update(f"{mode}|{sys.version_info[:2]}|{ROOT}".encode())
+    return h.hexdigest()
+
+
+def venv_python():
+    return os.path.join(VENV, "bin", "python")
+
+
+def run(cmd, what):
+    log(what)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.strip().splitlines()[-25:])
+        raise SetupError(f"{what} failed (exit {proc.returncode}). Last output:\n{tail}")
+    return proc.stdout
+
+
+def index_url():
+    """The registry pip would use: PIP_INDEX_URL, then pip's config, then PyPI."""
+    url = os.environ.get("PIP_INDEX_URL")
+    if not url:
+        out = subprocess.run(
+            [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True
+        ).stdout
+        for line in out.splitlines():
+            if line.split("=", 1)[0].endswith("index-url") and "extra" not in line:
+                url = line.split("=", 1)[1].strip().strip("'\"")
+    return (url or "https://pypi.org/simple").rstrip("/") + "/"
+
+
+def check_registry():
+    url = index_url() + "pip/"
+    try:
+        with urllib.request.urlopen(url, timeout=20) as resp:
+            resp.read(1)
+    except Exception as e:  # noqa: BLE001 - any failure means the same to the user
+        raise SetupError(
+            f"No package registry reachable ({url}: {e}) and no offline folder given. On a "
+            "machine without a registry, prepare a folder on one that has it with "
+            "`python3 scripts/setup_env.py --prepare-offline DIR`, copy it over, and run with "
+            "NATS_OFFLINE_DIR=DIR (see README, 'Offline set-up')."
+        ) from None
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self.links.append(dict(attrs).get("href", ""))
+
+
+def fetch_d2_sdist(dest_dir, sha256):
+    """Download the pinned detectron2 sdist through the registry's simple API; verify it."""
+    page_url = index_url() + "pb1-detectron2/"
+    with urllib.request.urlopen(page_url, timeout=60) as resp:
+        parser = _Links()
+        parser.feed(resp.read().decode())
+    hrefs = [h for h in parser.links if h.split("#")[0].endswith(D2_SDIST_NAME)]
+    if not hrefs:
+        raise SetupError(f"{D2_SDIST_NAME} is not listed at {page_url}")
+    url = urllib.parse.urljoin(page_url, hrefs[0].split("#")[0])
+    log(f"downloading {url}")
+    with urllib.request.urlopen(url, timeout=300) as resp:
+        data = resp.read()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise SetupError(f"{D2_SDIST_NAME} from {url} does not match the sha256 in {LOCK}")
+    path = os.path.join(dest_dir, D2_SDIST_NAME)
+    with open(path + ".part", "wb") as f:
+        f.write(data)
+    os.replace(path + ".part", path)
+    return path
+
+
+def site_packages(python):
+    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    return subprocess.run([python, "-c", code], capture_output=True, text=True).stdout.strip()
+
+
+def has_module(python, name):
+    code = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({name!r}) is None)"
+    return subprocess.run([python, "-c", code]).returncode == 0
+
+
+def install_d2_sources(sdist_path, sha256, purelib):
+    """Copy the sdist's ``detectron2/`` package into site-packages, with a dist-info."""
+    with open(sdist_path, "rb") as f:
+        data = f.read()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise SetupError(f"{sdist_path} does not match the sha256 pinned in {LOCK}")
+    record = []
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        for member in tar.getmembers():
+            parts = member.name.split("/")
+            if len(parts) < 3 or parts[1] != "detectron2" or not member.isfile():
+                continue
+            rel = "/".join(parts[1:])
+            if ".." in parts or "csrc" in parts:
+                continue
+            target = os.path.join(purelib, rel)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with tar.extractfile(member) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            record.append(rel)
+    dist_info = os.path.join(purelib, "detectron2-0.6.dist-info")
+    os.makedirs(dist_info, exist_ok=True)
+    meta = "Metadata-Version: 2.1\nName: detectron2\nVersion: 0.6\n"
+    meta += "Summary: detectron2 v0.6 Python sources from pb1-detectron2==0.6, no C++ extension\n"
+    files = {"METADATA": meta, "INSTALLER": "nats-setup\n"}
+    for name, text in files.items():
+        with open(os.path.join(dist_info, name), "w") as f:
+            f.write(text)
+    record += [f"detectron2-0.6.dist-info/{n}" for n in (*files, "RECORD")]
+    with open(os.path.join(dist_info, "RECORD"), "w") as f:
+        f.write("".join(f"{r},,\n" for r in record))
+    log(f"installed detectron2 v0.6 sources ({len(record)} files) into {purelib}")
+
+
+def write_pth(purelib):
+    """Put the repository on sys.path and hook the detectron2._C stand-in in at start-up."""
+    compat = os.path.join(ROOT, "projects", "nats", "d2_compat.py")
+    hook = (
+        "import os, runpy; p = {!r}; os.path.exists(p) and "
+        "runpy.run_path(p, run_name='_nats_d2_compat')['install']()"
+    ).format(compat)
+    with open(os.path.join(purelib, "nats_d2.pth"), "w") as f:
+        f.write(ROOT + "\n" + hook + "\n")
+
+
+def write_requirements(pins, tmp):
+    path = os.path.join(tmp, "requirements.txt")
+    with open(path, "w") as f:
+        f.write("\n".join(pins) + "\n")
+    return path
+
+
+def setup(offline_dir):
+    check_python()
+    pins, torch_pins, (d2_spec, d2_sha) = read_lock()
+    mode = f"offline:{offline_dir}" if offline_dir else "online"
+    stamp = fingerprint(mode)
+    if os.path.exists(STAMP) and os.path.exists(venv_python()):
+        with open(STAMP) as f:
+            if f.read().strip() == stamp:
+                log(f".venv is up to date ({mode})")
+                return
+    if offline_dir:
+        if not os.path.isdir(offline_dir):
+            raise SetupError(f"NATS_OFFLINE_DIR={offline_dir} is not a folder")
+        probe = subprocess.run([sys.executable, "-c", "import torch, torchvision"])
+        if probe.returncode != 0:
+            raise SetupError(
+                f"offline mode uses the torch and torchvision of {sys.executable}, "
+                "which cannot import them; install them there first"
+            )
+    else:
+        check_registry()
+    if os.path.exists(VENV):
+        log("rebuilding .venv (it is out of date with requirements/lock.txt or the mode)")
+        shutil.rmtree(VENV)
+    venv_cmd = [sys.executable, "-m", "venv", VENV]
+    run(venv_cmd + (["--system-site-packages"] if offline_dir else []), "creating .venv")
+    py = venv_python()
+    pip = [py, "-m", "pip", "install", "--no-deps", "--disable-pip-version-check", "-q"]
+    with tempfile.TemporaryDirectory() as tmp:
+        if offline_dir:
+            req = write_requirements(pins, tmp)
+            run(pip + ["--no-index", "--find-links", offline_dir, "-r", req], "installing pins")
+        else:
+            req = write_requirements(pins + torch_pins, tmp)
+            run(pip + ["-r", req], "installing the pinned stack (torch's CUDA build runs on CPU)")
+        purelib = site_packages(py)
+        if has_module(py, "detectron2"):
+            log("an importable detectron2 is already present: using it untouched")
+        else:
+            sdist = os.path.join(offline_dir, D2_SDIST_NAME) if offline_dir else None
+            if sdist and not os.path.exists(sdist):
+                raise SetupError(f"{sdist} is missing: prepare the folder with --prepare-offline")
+            install_d2_sources(sdist or fetch_d2_sdist(tmp, d2_sha), d2_sha, purelib)
+    write_pth(purelib)
+    run([py, "-c", "import detectron2.modeling, projects.nats"], "checking the imports")
+    with open(STAMP + ".part", "w") as f:
+        f.write(stamp + "\n")
+    os.replace(STAMP + ".part", STAMP)
+    log(f"done: {py}")
+
+
+def prepare_offline(dest, python_version):
+    """Download every non-torch pin (wheels) and the detectron2 sdist into ``dest``."""
+    pins, _, (_, d2_sha) = read_lock()
+    check_registry()
+    os.makedirs(dest, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", dest]
+    if python_version:
+        plats = ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"]
+        cmd += ["--python-version", python_version, "--implementation", "cp"]
+        cmd += [arg for p in plats for arg in ("--platform", p)]
+    with tempfile.TemporaryDirectory() as tmp:
+        run(cmd + ["-r", write_requirements(pins, tmp)], f"downloading wheels into {dest}")
+    fetch_d2_sdist(dest, d2_sha)
+    log(f"offline folder ready: {dest}; use it with NATS_OFFLINE_DIR={dest}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--offline", default=os.environ.get("NATS_OFFLINE_DIR"), metavar="DIR")
+    parser.add_argument("--prepare-offline", metavar="DIR", help="fill DIR for offline set-up")
+    parser.add_argument("--python-version", help="with --prepare-offline: target, e.g. 3.12")
+    args = parser.parse_args()
+    try:
+        if args.prepare_offline:
+            prepare_offline(os.path.abspath(args.prepare_offline), args.python_version)
+        else:
+            setup(os.path.abspath(args.offline) if args.offline else None)
+    except SetupError as e:
+        print(f"[setup] ERROR: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
