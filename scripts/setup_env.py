@@ -73,9 +73,8 @@ def read_lock():
 
 def fingerprint(mode):
     h = hashlib.sha256()
-    for path in (LOCK, os.path.abspath(__file__)):
-        with open(path, "rb") as f:
-            h.update(f.read())
+    with open(LOCK, "rb") as f:
+        h.update(f.read())
     h.update(f"{mode}|{sys.version_info[:2]}|{ROOT}".encode())
     return h.hexdigest()
 
@@ -200,8 +199,10 @@ def write_pth(purelib):
     """Put the repository on sys.path and hook the detectron2._C stand-in in at start-up."""
     compat = os.path.join(ROOT, "projects", "nats", "d2_compat.py")
     hook = (
-        "import os, runpy; p = {!r}; os.path.exists(p) and "
-        "runpy.run_path(p, run_name='_nats_d2_compat')['install']()"
+        "import os, sys, importlib.util as u; p = {!r}; "
+        "s = os.path.exists(p) and u.spec_from_file_location('_nats_d2_compat', p); "
+        "m = s and u.module_from_spec(s); "
+        "s and (sys.modules.setdefault('_nats_d2_compat', m), s.loader.exec_module(m), m.install())"
     ).format(compat)
     with open(os.path.join(purelib, "nats_d2.pth"), "w") as f:
         f.write(ROOT + "\n" + hook + "\n")
@@ -222,6 +223,7 @@ def setup(offline_dir):
     if os.path.exists(STAMP) and os.path.exists(venv_python()):
         with open(STAMP) as f:
             if f.read().strip() == stamp:
+                write_pth(site_packages(venv_python()))  # cheap; follows changes of the hook
                 log(f".venv is up to date ({mode})")
                 return
     if offline_dir:

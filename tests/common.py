@@ -34,7 +34,7 @@ def tiny_cfg(output_dir=None, *, depth=50):
     cfg.MODEL.RESNETS.STEM_OUT_CHANNELS = 8
     cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 32
     cfg.MODEL.RESNETS.WIDTH_PER_GROUP = 8
-    cfg.MODEL.RESNETS.NORM = "FrozenBN"
+    cfg.MODEL.RESNETS.NORM = "BN"  # random init: FrozenBN (identity) would let activations blow up
     cfg.MODEL.FPN.IN_FEATURES = ["res2", "res3", "res4", "res5"]
     cfg.MODEL.FPN.OUT_CHANNELS = 16
     cfg.MODEL.ANCHOR_GENERATOR.SIZES = [[16], [32], [64], [128], [256]]
@@ -61,7 +61,7 @@ def tiny_cfg(output_dir=None, *, depth=50):
     cfg.INPUT.MIN_SIZE_TEST = 96
     cfg.INPUT.MAX_SIZE_TEST = 128
     cfg.SOLVER.IMS_PER_BATCH = 2
-    cfg.SOLVER.BASE_LR = 0.01
+    cfg.SOLVER.BASE_LR = 0.005
     cfg.SOLVER.MAX_ITER = 3
     cfg.SOLVER.STEPS = ()
     cfg.SOLVER.WARMUP_ITERS = 0

@@ -1,5 +1,7 @@
 """Evaluators for NATS-D2: Detectron2's ``COCOEvaluator``, on plain pycocotools when needed."""
 
+import os
+
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation import COCOEvaluator
 
@@ -10,7 +12,12 @@ __all__ = ["build_coco_evaluator"]
 
 
 def build_coco_evaluator(cfg, dataset_name, output_folder=None):
-    """A ``COCOEvaluator`` that uses the fast C++ COCOeval only when detectron2 has it."""
+    """A ``COCOEvaluator`` that uses the fast C++ COCOeval only when detectron2 has it.
+
+    Results go to ``output_folder`` (default ``OUTPUT_DIR/inference``), as in Detectron2's tools.
+    """
+    if output_folder is None:
+        output_folder = os.path.join(cfg.OUTPUT_DIR, "inference")
     meta = MetadataCatalog.get(dataset_name)
     if "nats_shapes" in meta.as_dict():  # generated on first use; the evaluator reads the json
         ensure_shapes_generated(**meta.nats_shapes)
