@@ -35,7 +35,9 @@ def test_lock_pins_every_package_exactly():
 
 def test_no_registry_and_no_offline_folder_says_so(monkeypatch):
     monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # nothing listens there
-    with pytest.raises(setup_env.SetupError, match="No package registry reachable.*NATS_OFFLINE_DIR"):
+    with pytest.raises(
+        setup_env.SetupError, match="No package registry reachable.*NATS_OFFLINE_DIR"
+    ):
         setup_env.check_registry()
 
 

@@ -22,7 +22,9 @@ def test_deterministic(tmp_path):
     a, b = _generate(tmp_path, "a"), _generate(tmp_path, "b")
     assert (a / "annotations.json").read_text() == (b / "annotations.json").read_text()
     for f in sorted(os.listdir(a / "images")):
-        assert np.array_equal(np.asarray(Image.open(a / "images" / f)), np.asarray(Image.open(b / "images" / f)))
+        assert np.array_equal(
+            np.asarray(Image.open(a / "images" / f)), np.asarray(Image.open(b / "images" / f))
+        )
     c = _generate(tmp_path, "c", seed=6)
     assert (a / "annotations.json").read_text() != (c / "annotations.json").read_text()
 
@@ -81,6 +83,8 @@ def test_registered_split_generates_once_atomically(tmp_path, monkeypatch):
     assert len(entries) == 1 and not entries[0].startswith(".tmp")
     stamp = os.path.getmtime(os.path.join(shapes_cache_dir(), entries[0], "annotations.json"))
     DatasetCatalog.get("test_gen_once")  # reused, not regenerated
-    assert os.path.getmtime(os.path.join(shapes_cache_dir(), entries[0], "annotations.json")) == stamp
+    assert (
+        os.path.getmtime(os.path.join(shapes_cache_dir(), entries[0], "annotations.json")) == stamp
+    )
     DatasetCatalog.remove("test_gen_once")
     MetadataCatalog.remove("test_gen_once")

@@ -82,7 +82,11 @@ class Architecture:
                     "out_channels": b.out_channels,
                     "num_groups": b.num_groups,
                     "genotypes": [
-                        {"dilation": list(g.dilation), "channels": g.channels, "groups": list(g.groups)}
+                        {
+                            "dilation": list(g.dilation),
+                            "channels": g.channels,
+                            "groups": list(g.groups),
+                        }
                         for g in b.genotypes
                     ],
                 }
@@ -107,13 +111,19 @@ class Architecture:
             return value
 
         if need(d, "format", str, "") != FORMAT:
-            raise ArchitectureError(f"{source}: field 'format' must be '{FORMAT}', got {d['format']!r}")
+            raise ArchitectureError(
+                f"{source}: field 'format' must be '{FORMAT}', got {d['format']!r}"
+            )
         if need(d, "version", int, "") != VERSION:
-            raise ArchitectureError(f"{source}: field 'version' must be {VERSION}, got {d['version']!r}")
+            raise ArchitectureError(
+                f"{source}: field 'version' must be {VERSION}, got {d['version']!r}"
+            )
         groups = need(d, "groups", dict, "")
         mode = need(groups, "mode", str, "groups.")
         if mode not in GROUP_MODES:
-            raise ArchitectureError(f"{source}: 'groups.mode' must be one of {GROUP_MODES}, got {mode!r}")
+            raise ArchitectureError(
+                f"{source}: 'groups.mode' must be one of {GROUP_MODES}, got {mode!r}"
+            )
         value = need(groups, "value", int, "groups.")
         candidates = {}
         for stage, cands in need(d, "candidates", dict, "").items():
