@@ -246,8 +246,11 @@ def setup(offline_dir):
     pip = [py, "-m", "pip", "install", "--no-deps", "--disable-pip-version-check", "-q"]
     with tempfile.TemporaryDirectory() as tmp:
         if offline_dir:
+            local = pip + ["--no-index", "--find-links", offline_dir]
+            setuptools = [p for p in pins if p.lower().startswith("setuptools==")]
+            run(local + setuptools, "installing setuptools (to build sdists without a registry)")
             req = write_requirements(pins, tmp)
-            run(pip + ["--no-index", "--find-links", offline_dir, "-r", req], "installing pins")
+            run(local + ["--no-build-isolation", "-r", req], "installing the pins from the folder")
         else:
             req = write_requirements(pins + torch_pins, tmp)
             run(pip + ["-r", req], "installing the pinned stack (torch's CUDA build runs on CPU)")
@@ -268,17 +271,24 @@ def setup(offline_dir):
 
 
 def prepare_offline(dest, python_version):
-    """Download every non-torch pin (wheels) and the detectron2 sdist into ``dest``."""
+    """Download every non-torch pin and the detectron2 sdist into ``dest``.
+
+    Wheels where they exist (for ``python_version`` if given); pure-Python packages published only
+    as sdists (fvcore) are downloaded as sdists and built at install time without a registry.
+    """
     pins, _, (_, d2_sha) = read_lock()
     check_registry()
     os.makedirs(dest, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", dest]
+    base = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", dest]
+    wheel = base + ["--only-binary=:all:"]
     if python_version:
         plats = ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"]
-        cmd += ["--python-version", python_version, "--implementation", "cp"]
-        cmd += [arg for p in plats for arg in ("--platform", p)]
-    with tempfile.TemporaryDirectory() as tmp:
-        run(cmd + ["-r", write_requirements(pins, tmp)], f"downloading wheels into {dest}")
+        wheel += ["--python-version", python_version, "--implementation", "cp"]
+        wheel += [arg for p in plats for arg in ("--platform", p)]
+    log(f"downloading {len(pins)} packages into {dest}")
+    for pin in pins:
+        if subprocess.run(wheel + [pin], capture_output=True).returncode != 0:
+            run(base + ["--no-binary", ":all:", pin], f"no wheel of {pin}: downloading its sdist")
     fetch_d2_sdist(dest, d2_sha)
     log(f"offline folder ready: {dest}; use it with NATS_OFFLINE_DIR={dest}")
 
