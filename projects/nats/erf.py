@@ -86,7 +86,7 @@ def save_erf_figure(erfs, path, *, mass=0.9):
     fd, tmp = tempfile.mkstemp(suffix=".png", dir=directory)
     os.close(fd)
     try:
-        fig.savefig(tmp, dpi=100)
+        fig.savefig(tmp, dpi=100, bbox_inches="tight")
         os.replace(tmp, path)
     finally:
         plt.close(fig)
