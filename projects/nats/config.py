@@ -34,6 +34,42 @@ def add_nats_config(cfg):
     _C.MODEL.NATS.GROUPS.VALUE = 16
     # Decoded network: path of the architecture.json written by search_net.py.
     _C.MODEL.NATS.ARCHITECTURE = ""
+    # The search config (configs/NATS-Search/...) whose run writes ARCHITECTURE; named in the error.
+    _C.MODEL.NATS.ARCHITECTURE_SEARCH_CONFIG = ""
     # Architecture search (search_net.py).
     _C.MODEL.NATS.SEARCH = CN()
     # --- SEARCH keys: owned by the search issue ---
+    # Search length in epochs (paper: 25); an epoch is the weight split's images after
+    # Detectron2's filtering divided by SOLVER.IMS_PER_BATCH. 0 = use SOLVER.MAX_ITER instead;
+    # a positive value needs SOLVER.MAX_ITER = 0 (or the same number of iterations).
+    _C.MODEL.NATS.SEARCH.EPOCHS = 25
+    # Epochs of weight steps only before the first architecture step (paper: 10), with EPOCHS > 0.
+    _C.MODEL.NATS.SEARCH.WARMUP_EPOCHS = 10
+    # Iterations without architecture steps when EPOCHS = 0 (schedule given in iterations).
+    _C.MODEL.NATS.SEARCH.WARMUP_ITERS = 0
+    # Final LR of the weights' cosine schedule (from SOLVER.BASE_LR), in SOLVER.BASE_LR's units:
+    # per batch of SOLVER.IMS_PER_BATCH images. The paper's 0.00125 -> 0.00005 are read as per
+    # image (as its retraining LR is), i.e. BASE_LR 0.01 -> 0.0004 for its 8 images per batch.
+    _C.MODEL.NATS.SEARCH.BASE_LR_END = 0.0004
+    # Period (iterations) of the architecture log: intensities I^g and group entropy per block.
+    _C.MODEL.NATS.SEARCH.LOG_PERIOD = 20
+    # The architecture split and the architecture optimizer (Adam over the logits only).
+    _C.MODEL.NATS.SEARCH.ARCH = CN()
+    # Datasets of the architecture split (paper: coco_2014_valminusminival). Empty = split
+    # DATASETS.TRAIN by MODEL.NATS.SEARCH.SPLIT instead.
+    _C.MODEL.NATS.SEARCH.ARCH.DATASETS = ()
+    # Images per architecture step over all GPUs (like SOLVER.IMS_PER_BATCH for weight steps).
+    _C.MODEL.NATS.SEARCH.ARCH.IMS_PER_BATCH = 8
+    # Adam learning rate of the logits (paper: 0.01), constant over the search.
+    _C.MODEL.NATS.SEARCH.ARCH.BASE_LR = 0.01
+    # Adam weight decay of the logits (paper: 0.00001).
+    _C.MODEL.NATS.SEARCH.ARCH.WEIGHT_DECAY = 1e-5
+    # Adam betas (not stated by the paper; PyTorch's defaults).
+    _C.MODEL.NATS.SEARCH.ARCH.BETAS = (0.9, 0.999)
+    # Split of DATASETS.TRAIN into weight and architecture parts, used when ARCH.DATASETS is
+    # empty: by a hash of (image_id, SEED), so stable across runs and machines.
+    _C.MODEL.NATS.SEARCH.SPLIT = CN()
+    # Share of the (filtered) DATASETS.TRAIN images that go to the architecture split, in (0, 1).
+    _C.MODEL.NATS.SEARCH.SPLIT.FRACTION = 0.3
+    # Seed of the split's hash; changing it draws a different (still deterministic) split.
+    _C.MODEL.NATS.SEARCH.SPLIT.SEED = 0

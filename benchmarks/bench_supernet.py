@@ -1,0 +1,172 @@
+#!/usr/bin/env python
+"""Weight-step time and peak memory of the NATS supernet vs. the stock detector, in one run.
+
+Faster R-CNN R50-FPN (configs/Base-NATS-RCNN-FPN.yaml: setting C, G=16; random weights,
+FrozenBN), one 512x672 image with 5 boxes, SGD weight step (forward + backward + step). Each
+variant runs in its own subprocess (so its peak RSS is its own); variants alternate for
+--rounds rounds and the fastest round counts. The arithmetic floor is the ratio of fvcore FLOP
+counts (inference forward of the whole detector): a supernet step cannot be faster than that.
+
+    python benchmarks/bench_supernet.py                   # CPU, 2 threads, ~3-4 minutes
+    python benchmarks/bench_supernet.py --device cuda --steps 20
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+VARIANTS = {
+    "stock": "build_resnet_fpn_backbone",
+    "supernet": "build_nats_supernet_resnet_fpn_backbone",  # logits frozen, as in a weight step
+    "supernet+logit grads": "build_nats_supernet_resnet_fpn_backbone",
+}
+
+
+def _rss_kb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _build(args, variant):
+    from detectron2.config import get_cfg
+    from detectron2.modeling import build_model
+
+    from projects.nats import add_nats_config
+    from projects.nats.arch_params import arch_parameters, build_weight_optimizer
+
+    cfg = get_cfg()
+    add_nats_config(cfg)
+    cfg.merge_from_file(os.path.join(ROOT, args.config))
+    cfg.MODEL.DEVICE, cfg.MODEL.WEIGHTS = args.device, ""
+    cfg.MODEL.RESNETS.NORM = "FrozenBN"
+    cfg.MODEL.BACKBONE.NAME = VARIANTS[variant]
+    model = build_model(cfg)
+    for _, alpha in arch_parameters(model):
+        alpha.requires_grad_(variant == "supernet+logit grads")
+    return cfg, model, build_weight_optimizer(cfg, model)
+
+
+def _inputs(args):
+    import torch
+    from detectron2.structures import Boxes, Instances
+
+    h, w = args.size
+    gen = torch.Generator().manual_seed(0)
+    xy = torch.rand(5, 2, generator=gen) * torch.tensor([w * 0.6, h * 0.6])
+    wh = torch.rand(5, 2, generator=gen) * 150 + 30
+    inst = Instances((h, w))
+    inst.gt_boxes = Boxes(torch.cat([xy, xy + wh], dim=1))
+    inst.gt_classes = torch.randint(0, 80, (5,), generator=gen)
+    image = (torch.rand(3, h, w, generator=gen) * 255).to(args.device)
+    return [{"image": image, "instances": inst.to(args.device), "height": h, "width": w}]
+
+
+def worker(args, variant):
+    """Build one variant, run warm-up + timed weight steps; print a JSON line."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    cuda = args.device == "cuda"
+    base_rss = _rss_kb("VmRSS")
+    cfg, model, optimizer = _build(args, variant)
+    model.train()
+    batch = _inputs(args)
+    times = []
+    for i in range(args.warmup + args.steps):
+        if cuda:
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        losses = sum(model(batch).values())
+        optimizer.zero_grad()
+        losses.backward()
+        optimizer.step()
+        if cuda:
+            torch.cuda.synchronize()
+        if i >= args.warmup:
+            times.append(time.perf_counter() - t)
+    peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else (_rss_kb("VmHWM") - base_rss) / 1024
+    print(json.dumps({"variant": variant, "times": times, "peak_mib": peak}), flush=True)
+
+
+def flop_counts(args):
+    """fvcore FLOPs of the whole detector's inference forward, per variant."""
+    import torch
+    from fvcore.nn import FlopCountAnalysis
+
+    from projects.nats.export import tracing_adapter_class
+
+    torch.set_num_threads(args.threads)
+    out = {}
+    for variant in ("stock", "supernet"):
+        _, model, _ = _build(args, variant)
+        model.eval()
+        inputs = [{"image": _inputs(args)[0]["image"]}]
+        adapter = tracing_adapter_class()(model, inputs)
+        flops = FlopCountAnalysis(adapter, adapter.flattened_inputs)
+        flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        by_module = flops.by_module()
+        out[variant] = (flops.total(), by_module.get("model.backbone.bottom_up", 0))
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="configs/Base-NATS-RCNN-FPN.yaml")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--size", type=int, nargs=2, default=(512, 672))
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--worker", choices=list(VARIANTS), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args, args.worker)
+
+    flops = flop_counts(args)
+    results = {v: {"times": [], "peak_mib": []} for v in args.variants}
+    for r in range(args.rounds):
+        for variant in args.variants:
+            cmd = [sys.executable, os.path.abspath(__file__), "--worker", variant]
+            cmd += ["--device", args.device, "--threads", str(args.threads), "--config", args.config]
+            cmd += ["--size", *map(str, args.size), "--steps", str(args.steps)]
+            cmd += ["--warmup", str(args.warmup)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+            if proc.returncode or not lines:
+                sys.exit(f"worker {variant} failed:\n{proc.stderr[-3000:]}")
+            res = json.loads(lines[-1])
+            results[variant]["times"].append(statistics.median(res["times"]))
+            results[variant]["peak_mib"].append(res["peak_mib"])
+            print(f"round {r}: {variant}: {results[variant]['times'][-1]:.3f} s/step", flush=True)
+
+    (f_stock, b_stock), (f_super, b_super) = flops["stock"], flops["supernet"]
+    floor = f_super / f_stock
+    print(f"\nFaster R-CNN R50-FPN, {args.size[0]}x{args.size[1]}, 1 image, device={args.device}, "
+          f"{args.threads} threads; best of {args.rounds} rounds x median of {args.steps} steps")
+    print(f"fvcore GFLOPs (inference): stock {f_stock / 1e9:.1f} (bottom-up {b_stock / 1e9:.1f}), "
+          f"supernet {f_super / 1e9:.1f} (bottom-up {b_super / 1e9:.1f}) -> floor {floor:.3f}x")
+    base_t = min(results["stock"]["times"])
+    base_m = max(results["stock"]["peak_mib"])
+    header = f"{'variant':<22}{'s/step':>9}{'time x':>9}{'/ floor':>9}{'peak MiB':>10}{'mem x':>8}"
+    print(header + "\n" + "-" * len(header))
+    for variant in args.variants:
+        t, m = min(results[variant]["times"]), max(results[variant]["peak_mib"])
+        vs_floor = (t / base_t) / (floor if variant != "stock" else 1.0)
+        print(f"{variant:<22}{t:>9.3f}{t / base_t:>9.3f}{vs_floor:>9.3f}{m:>10.0f}{m / base_m:>8.3f}")
+
+
+if __name__ == "__main__":
+    main()

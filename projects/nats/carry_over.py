@@ -1,0 +1,127 @@
+"""Carry supernet weights over to the decoded network (for fine-tuning from the search).
+
+Each channel group of a searched conv takes the weights of the replica its argmax chose; the
+channels are then permuted ONCE into the architecture's genotype order (genotype g's groups,
+ascending, make its contiguous slice), together with the norm's channels and the input channels
+of the following 1x1 ``conv3``. With grouped convs (ResNeXt) whole conv groups move, so the
+outputs of ``conv1`` (and its norm) are permuted to feed each moved conv group its own inputs.
+The decoded network then equals the supernet with one-hot mixing weights.
+
+    python -m projects.nats.carry_over --supernet output/.../model_final.pth \
+        --architecture output/.../architecture.json --output output/.../decoded_init.pth
+"""
+
+import argparse
+import os
+import re
+import tempfile
+
+import torch
+
+from .architecture import ArchitectureError, load_architecture
+
+__all__ = ["carry_over_supernet", "save_carried_over"]
+
+_ALPHA = re.compile(r"^(.*?)(res\d+\.\d+)\.conv2\.alpha$")
+_NORM_KEYS = ("weight", "bias", "running_mean", "running_var")
+
+
+def _replica_key(dilation):  # as in mixed_op.py: conv2.replicas.<dh>x<dw>
+    return f"replicas.{dilation[0]}x{dilation[1]}"
+
+
+def _block_permutation(block_arch, alpha, name):
+    per_group = block_arch.out_channels // block_arch.num_groups
+    if tuple(alpha.shape) != (block_arch.num_groups, alpha.shape[1]):
+        raise ArchitectureError(
+            f"'blocks.{name}.num_groups' is {block_arch.num_groups}, but the supernet's logits "
+            f"have shape {tuple(alpha.shape)}"
+        )
+    chosen = alpha.argmax(dim=1).tolist()
+    perm, source = [], {}
+    for genotype in block_arch.genotypes:
+        for group in sorted(genotype.groups):
+            perm.extend(range(group * per_group, (group + 1) * per_group))
+            source[group] = genotype.dilation
+    return torch.tensor(perm), source, chosen
+
+
+def carry_over_supernet(state_dict, architecture):
+    """A decoded network's state dict (stock keys) from a supernet's, for ``architecture``.
+
+    ``architecture`` must be the one decoded from this state dict's logits (checked).
+    """
+    out = {k: v for k, v in state_dict.items() if ".conv2.replicas." not in k}
+    done = set()
+    for key in [k for k in state_dict if _ALPHA.match(k)]:
+        prefix, name = _ALPHA.match(key).groups()
+        if name not in architecture.blocks:
+            raise ArchitectureError(f"the supernet searched {name}, which 'blocks' lacks")
+        block_arch, alpha = architecture.blocks[name], state_dict[key].float()
+        candidates = architecture.candidates[name.split(".")[0]]
+        perm, source, chosen = _block_permutation(block_arch, alpha, name)
+        if [candidates[c] for c in chosen] != [source[i] for i in range(len(chosen))]:
+            raise ArchitectureError(
+                f"'blocks.{name}' does not match the supernet's logits (argmax per group: "
+                f"{[list(candidates[c]) for c in chosen]}): decode this checkpoint's logits"
+            )
+        p = prefix + name + "."
+        anchor = (1, 1) if (1, 1) in candidates else candidates[0]
+        per_group = block_arch.out_channels // block_arch.num_groups
+        weight = state_dict[p + "conv2.weight"].clone()
+        for group, dilation in source.items():
+            if dilation != anchor:
+                rows = slice(group * per_group, (group + 1) * per_group)
+                weight[rows] = state_dict[p + "conv2." + _replica_key(dilation)][rows]
+        out[p + "conv2.weight"] = weight[perm]
+        for k in _NORM_KEYS:
+            if p + "conv2.norm." + k in state_dict:
+                out[p + "conv2.norm." + k] = state_dict[p + "conv2.norm." + k][perm]
+        out[p + "conv3.weight"] = state_dict[p + "conv3.weight"][:, perm]
+        conv_groups = state_dict[p + "conv1.weight"].shape[0] // weight.shape[1]
+        if conv_groups > 1:  # ResNeXt: conv group k's inputs follow it
+            w_out, w_in = weight.shape[0] // conv_groups, weight.shape[1]
+            if per_group % w_out:
+                raise ArchitectureError(
+                    f"'blocks.{name}': channel groups of {per_group} cut through conv groups of "
+                    f"{w_out} channels; the permutation must move whole conv groups"
+                )
+            order = [int(perm[i * w_out]) // w_out for i in range(conv_groups)]
+            in_perm = torch.cat([torch.arange(k * w_in, (k + 1) * w_in) for k in order])
+            out[p + "conv1.weight"] = state_dict[p + "conv1.weight"][in_perm]
+            for k in _NORM_KEYS:
+                if p + "conv1.norm." + k in state_dict:
+                    out[p + "conv1.norm." + k] = state_dict[p + "conv1.norm." + k][in_perm]
+        del out[key]
+        done.add(name)
+    missing = sorted(set(architecture.blocks) - done)
+    if missing:
+        raise ArchitectureError(f"'blocks' {missing} have no logits in the supernet checkpoint")
+    return out
+
+
+def save_carried_over(supernet_path, architecture_path, output_path):
+    """Read a supernet checkpoint (``{"model": ...}``), write the decoded one atomically."""
+    checkpoint = torch.load(supernet_path, map_location="cpu", weights_only=False)
+    state_dict = checkpoint.get("model", checkpoint)
+    decoded = carry_over_supernet(state_dict, load_architecture(architecture_path))
+    out_dir = os.path.dirname(os.path.abspath(output_path))
+    os.makedirs(out_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".carry-over-", suffix=".pth.tmp", dir=out_dir)
+    os.close(fd)
+    try:
+        torch.save({"model": decoded, "__author__": "NATS supernet carry-over"}, tmp)
+        os.replace(tmp, output_path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return output_path
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--supernet", required=True, help="supernet checkpoint (.pth)")
+    parser.add_argument("--architecture", required=True, help="its architecture.json")
+    parser.add_argument("--output", required=True, help="decoded checkpoint to write (.pth)")
+    a = parser.parse_args()
+    print(f"wrote {save_carried_over(a.supernet, a.architecture, a.output)}")

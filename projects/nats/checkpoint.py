@@ -1,0 +1,68 @@
+"""Checkpoint loading: Detectron2's formats plus torchvision ImageNet ResNet/ResNeXt state dicts.
+
+Detectron2 converts torchvision names only in a tools/ script; :class:`NATSCheckpointer` does it
+at load time, so ``MODEL.WEIGHTS`` may name torchvision's ``resnet50-*.pth`` directly.
+Torchvision weights expect RGB input and torchvision's normalization, and put the stride in
+the 3x3 conv: ``INPUT.FORMAT "RGB"``, ``MODEL.PIXEL_MEAN [123.675, 116.28, 103.53]``,
+``MODEL.PIXEL_STD [58.395, 57.12, 57.375]``, ``MODEL.RESNETS.STRIDE_IN_1X1 False``.
+"""
+
+import re
+
+from detectron2.checkpoint import DetectionCheckpointer
+
+__all__ = ["NATSCheckpointer", "is_torchvision_resnet", "convert_torchvision_resnet"]
+
+_BLOCK = re.compile(r"^layer(\d)\.(\d+)\.(.+)$")
+_BLOCK_PARTS = {"downsample.0": "shortcut", "downsample.1": "shortcut.norm"}
+
+
+def is_torchvision_resnet(state_dict):
+    """Whether ``state_dict`` uses torchvision's ResNet names (``layer1.0.conv1.weight``...)."""
+    return "layer1.0.conv1.weight" in state_dict and "conv1.weight" in state_dict
+
+
+def _rename(key):
+    if key.startswith("fc.") or key.endswith("num_batches_tracked"):
+        return None
+    if key == "conv1.weight":
+        return "stem.conv1.weight"
+    if key.startswith("bn1."):
+        return "stem.conv1.norm." + key[len("bn1.") :]
+    m = _BLOCK.match(key)
+    if m is None:
+        raise KeyError(f"torchvision ResNet checkpoint: unexpected key '{key}'")
+    stage, index, rest = int(m.group(1)) + 1, m.group(2), m.group(3)
+    for old, new in _BLOCK_PARTS.items():
+        if rest.startswith(old + "."):
+            rest = new + rest[len(old) :]
+            break
+    else:
+        rest = re.sub(r"^bn(\d)\.", r"conv\1.norm.", rest)
+    return f"res{stage}.{index}.{rest}"
+
+
+def convert_torchvision_resnet(state_dict):
+    """Rename a torchvision ResNet/ResNeXt state dict to Detectron2's ResNet names; drop ``fc``."""
+    out = {}
+    for key, value in state_dict.items():
+        new = _rename(key)
+        if new is not None:
+            out[new] = value
+    return out
+
+
+class NATSCheckpointer(DetectionCheckpointer):
+    """``DetectionCheckpointer`` that also reads torchvision ResNet ``.pth`` files."""
+
+    def _load_file(self, filename):
+        loaded = super()._load_file(filename)
+        model = loaded.get("model")
+        if isinstance(model, dict) and is_torchvision_resnet(model):
+            self.logger.info(f"Converting torchvision ResNet names of {filename}")
+            return {
+                "model": convert_torchvision_resnet(model),
+                "__author__": "torchvision",
+                "matching_heuristics": True,  # backbone keys are matched by suffix
+            }
+        return loaded

@@ -1,0 +1,143 @@
+"""The decoded NATS backbone: a stock ResNet whose searched 3x3 convs become split convs.
+
+The stock builders build the network, then each searched block's ``conv2`` is replaced by a
+:class:`SplitDilationConv` sharing its weight and norm (a plain dilated ``Conv2d`` where a block
+kept one genotype), as the architecture file (``MODEL.NATS.ARCHITECTURE``) says.
+"""
+
+from detectron2.layers import Conv2d
+from detectron2.modeling import BACKBONE_REGISTRY, ResNet
+from detectron2.modeling.backbone.fpn import (
+    build_resnet_fpn_backbone,
+    build_retinanet_resnet_fpn_backbone,
+)
+from detectron2.modeling.backbone.resnet import build_resnet_backbone
+from detectron2.utils.file_io import PathManager
+
+from .architecture import ArchitectureError, load_architecture
+from .split_conv import SplitDilationConv
+
+__all__ = [
+    "check_architecture_file",
+    "apply_architecture",
+    "build_nats_resnet_backbone",
+    "build_nats_resnet_fpn_backbone",
+    "build_nats_retinanet_resnet_fpn_backbone",
+]
+
+
+def check_architecture_file(cfg):
+    """Stop at once, naming the search to run, when ``MODEL.NATS.ARCHITECTURE`` is missing."""
+    path = cfg.MODEL.NATS.ARCHITECTURE
+    search_cfg = cfg.MODEL.NATS.ARCHITECTURE_SEARCH_CONFIG or "the matching search config"
+    if not path:
+        raise ArchitectureError(
+            "MODEL.NATS.ARCHITECTURE is empty: set it to the architecture.json of a search run "
+            f"(run search_net.py with {search_cfg} first)"
+        )
+    if not PathManager.exists(path):
+        raise FileNotFoundError(
+            f"MODEL.NATS.ARCHITECTURE = {path} does not exist: run search_net.py with "
+            f"{search_cfg} first (the paper's searched architectures are not published)"
+        )
+    return path
+
+
+def _searched_conv(resnet, name, source):
+    stage, _, index = name.partition(".")
+    blocks = getattr(resnet, stage, None) if stage in resnet.stage_names else None
+    if blocks is None or not index.isdigit() or int(index) >= len(blocks):
+        size = f" (it has {len(blocks)} blocks)" if blocks is not None else ""
+        raise ArchitectureError(
+            f"{source}: 'blocks.{name}' is not a block of this ResNet{size}; blocks are named "
+            f"'<stage>.<index>' with stage in {list(resnet.stage_names)}"
+        )
+    conv = getattr(blocks[int(index)], "conv2", None)
+    if not isinstance(conv, Conv2d) or tuple(conv.kernel_size) != (3, 3):
+        raise ArchitectureError(f"{source}: 'blocks.{name}' has no 3x3 conv2 (bottleneck only)")
+    if tuple(conv.dilation) != (1, 1):
+        raise ArchitectureError(
+            f"{source}: 'blocks.{name}' conv2 has dilation {tuple(conv.dilation)}; searched "
+            "convs must be stock 3x3 (set MODEL.RESNETS.RES5_DILATION = 1)"
+        )
+    return blocks[int(index)], conv
+
+
+def apply_architecture(resnet: ResNet, arch, *, source="architecture"):
+    """Replace the searched ``conv2`` modules of ``resnet`` in place; validate ``arch`` first."""
+    for stage in arch.candidates:
+        if stage not in resnet.stage_names:
+            raise ArchitectureError(
+                f"{source}: searched stage '{stage}' of 'candidates' is not a stage of this "
+                f"ResNet; accepted: {list(resnet.stage_names)}"
+            )
+        expected = [f"{stage}.{i}" for i in range(len(getattr(resnet, stage)))]
+        missing = [n for n in expected if n not in arch.blocks]
+        if missing:
+            raise ArchitectureError(
+                f"{source}: 'blocks' lacks {missing}: every block of a searched stage is listed "
+                f"(is the file from a search with the same MODEL.RESNETS.DEPTH?)"
+            )
+    replacements = []
+    for name, block_arch in arch.blocks.items():
+        block, conv = _searched_conv(resnet, name, source)
+        if block_arch.out_channels != conv.out_channels:
+            raise ArchitectureError(
+                f"{source}: 'blocks.{name}.out_channels' is {block_arch.out_channels}, but this "
+                f"network's conv has {conv.out_channels} (same DEPTH/NUM_GROUPS/WIDTH_PER_GROUP?)"
+            )
+        replacements.append((block, conv, block_arch.genotypes))
+    for block, conv, genotypes in replacements:
+        if len(genotypes) == 1:
+            block.conv2 = _plain_dilated(conv, genotypes[0].dilation)
+        else:
+            splits = [(g.dilation, g.channels) for g in genotypes]
+            block.conv2 = SplitDilationConv.from_conv(conv, splits)
+    return resnet
+
+
+def _plain_dilated(conv, dilation):
+    new = Conv2d(
+        conv.in_channels,
+        conv.out_channels,
+        kernel_size=3,
+        stride=conv.stride,
+        padding=tuple(dilation),
+        dilation=tuple(dilation),
+        groups=conv.groups,
+        bias=False,
+        norm=conv.norm,
+        activation=conv.activation,
+    )
+    new.weight = conv.weight
+    return new
+
+
+def _decode(cfg, resnet):
+    path = check_architecture_file(cfg)
+    return apply_architecture(resnet, load_architecture(path), source=path)
+
+
+@BACKBONE_REGISTRY.register()
+def build_nats_resnet_backbone(cfg, input_shape):
+    """The decoded ResNet (``MODEL.NATS.ARCHITECTURE``) over Detectron2's ResNet config."""
+    check_architecture_file(cfg)
+    return _decode(cfg, build_resnet_backbone(cfg, input_shape))
+
+
+@BACKBONE_REGISTRY.register()
+def build_nats_resnet_fpn_backbone(cfg, input_shape):
+    """FPN over the decoded ResNet, as ``build_resnet_fpn_backbone`` (Faster/Mask/Cascade)."""
+    check_architecture_file(cfg)
+    backbone = build_resnet_fpn_backbone(cfg, input_shape)
+    _decode(cfg, backbone.bottom_up)
+    return backbone
+
+
+@BACKBONE_REGISTRY.register()
+def build_nats_retinanet_resnet_fpn_backbone(cfg, input_shape):
+    """FPN with P6/P7 over the decoded ResNet, as ``build_retinanet_resnet_fpn_backbone``."""
+    check_architecture_file(cfg)
+    backbone = build_retinanet_resnet_fpn_backbone(cfg, input_shape)
+    _decode(cfg, backbone.bottom_up)
+    return backbone

@@ -1,0 +1,144 @@
+"""``MixedDilationConv``: the supernet's searched 3x3 conv (paper eq. 2-3), one dilated replica
+per candidate mixed per channel group by softmax(alpha), then the block's norm.
+
+State-dict layout (relative to the block's ``conv2.``)::
+
+    weight              the anchor replica: candidate (1, 1) (else the first candidate); the
+                        stock ``Conv2d`` key, so a stock ResNet checkpoint fills it
+    replicas.<dh>x<dw>  the other candidates' own weights, e.g. ``replicas.2x2``, ``replicas.1x3``
+    alpha               logits [num_groups, num_candidates], columns in ``candidates`` order
+    norm.*              the stock norm after the mix (``norm.weight``, ``norm.running_mean`` ...)
+
+When a checkpoint fills ``weight`` but has none of the ``replicas.*`` (a stock checkpoint), every
+replica is filled with a copy of the loaded ``weight`` (and absent logits keep their values), so
+no missing-key warning is raised for them.
+
+Speed: group i's output is sum_g softmax(alpha_i)_g * conv(x, W_g), and since the mixing weight
+is a per-output-channel scale, it is folded into the (small) weights: the op runs
+``out = sum_g conv(x, W_g * w_g[:, None, None, None])``. Autograd then keeps only ``x`` (shared
+by all replicas) and the folded weights, and the logits' gradient comes from the weight
+gradients the conv backward computes anyway: no per-candidate activation is stored or scaled.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["MixedDilationConv"]
+
+
+def _replica_key(dilation):
+    return f"{dilation[0]}x{dilation[1]}"
+
+
+class MixedDilationConv(nn.Module):
+    """Per-channel-group softmax mixture of dilated 3x3 convs followed by one norm."""
+
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        *,
+        candidates,
+        num_groups,
+        stride=1,
+        groups=1,
+        kernel_size=3,
+        norm=None,
+    ):
+        """
+        Args:
+            candidates: (dh, dw) dilations, in the order of the logits' columns.
+            num_groups: channel groups N with their own logits (``out_channels % N == 0``).
+            stride, groups, kernel_size: of the stock conv this op replaces.
+            norm: the module applied after the mix (the stock ``conv2.norm``), or None.
+        """
+        super().__init__()
+        candidates = [(int(d[0]), int(d[1])) for d in candidates]
+        if not candidates or len(set(candidates)) != len(candidates):
+            raise ValueError(f"candidates must be distinct (dh, dw) pairs, got {candidates}")
+        if num_groups < 1 or out_channels % num_groups:
+            raise ValueError(f"num_groups={num_groups} must divide out_channels={out_channels}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.candidates = candidates
+        self.num_groups = num_groups
+        self.kernel_size = (kernel_size, kernel_size)
+        self.stride = (stride, stride) if isinstance(stride, int) else tuple(stride)
+        self.groups = groups
+        self.anchor = candidates.index((1, 1)) if (1, 1) in candidates else 0
+        shape = (out_channels, in_channels // groups, kernel_size, kernel_size)
+        self.weight = nn.Parameter(torch.empty(shape))
+        self.replicas = nn.ParameterDict(
+            {
+                _replica_key(d): nn.Parameter(torch.empty(shape))
+                for i, d in enumerate(candidates)
+                if i != self.anchor
+            }
+        )
+        self.alpha = nn.Parameter(torch.zeros(num_groups, len(candidates)))
+        self.norm = norm
+        for w in self.candidate_weights():
+            nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu")
+
+    @classmethod
+    def from_conv(cls, conv, *, candidates, num_groups):
+        """Build from a stock 3x3 ``Conv2d``: same shapes/stride/groups, takes over its norm, and
+        every replica starts as a copy of its weight."""
+        if conv.kernel_size[0] != conv.kernel_size[1] or conv.bias is not None:
+            raise ValueError(f"expected a square bias-free conv, got {conv}")
+        op = cls(
+            conv.in_channels,
+            conv.out_channels,
+            candidates=candidates,
+            num_groups=num_groups,
+            stride=conv.stride,
+            groups=conv.groups,
+            kernel_size=conv.kernel_size[0],
+            norm=getattr(conv, "norm", None),
+        )
+        with torch.no_grad():
+            for w in op.candidate_weights():
+                w.copy_(conv.weight)
+        return op
+
+    def candidate_weights(self):
+        """The replicas' weights in ``candidates`` order (the anchor is ``self.weight``)."""
+        return [
+            self.weight if i == self.anchor else self.replicas[_replica_key(d)]
+            for i, d in enumerate(self.candidates)
+        ]
+
+    def mixing_weights(self):
+        """softmax(alpha) per group, expanded to [out_channels, num_candidates]."""
+        per_group = self.out_channels // self.num_groups
+        return F.softmax(self.alpha, dim=1).repeat_interleave(per_group, dim=0)
+
+    def forward(self, x):
+        mix = self.mixing_weights().to(dtype=self.weight.dtype)
+        weights = self.candidate_weights()
+        order = [self.anchor] + [i for i in range(len(weights)) if i != self.anchor]
+        out = None
+        for i in order:
+            dilation = self.candidates[i]
+            w = weights[i] * mix[:, i, None, None, None]
+            y = F.conv2d(x, w, None, self.stride, dilation, dilation, self.groups)
+            out = y if out is None else out.add_(y)
+        if self.norm is not None:
+            out = self.norm(out)
+        return out
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, *args):
+        replica_keys = [prefix + "replicas." + k for k in self.replicas.keys()]
+        anchor = state_dict.get(prefix + "weight")
+        if anchor is not None and not any(k in state_dict for k in replica_keys):
+            # a stock checkpoint: every dilated replica starts from the pretrained weight
+            for k in replica_keys:
+                state_dict[k] = anchor
+            state_dict.setdefault(prefix + "alpha", self.alpha.detach().clone())
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, *args)
+
+    def extra_repr(self):
+        return (
+            f"{self.in_channels}, {self.out_channels}, candidates={self.candidates}, "
+            f"num_groups={self.num_groups}, stride={self.stride}, groups={self.groups}"
+        )

@@ -1,0 +1,98 @@
+"""Hooks of a search: the logits' LR scheduler, and the architecture log/file/picture.
+
+``ArchLRScheduler`` is a separate class so its scalar (``arch/lr``) and its state-dict key (the
+hook class name) do not collide with the weights' ``LRScheduler``.
+``ArchitectureLogger`` puts, per searched block, the genotype intensities I^g (eq. 5) and the
+mean entropy of the groups' softmax into the EventStorage (so metrics.json and TensorBoard get
+them), writes ``architecture.json`` at every checkpoint and at the end, and the heatmap at the end.
+"""
+
+import logging
+import os
+import warnings
+
+import torch
+from detectron2.engine import HookBase
+from detectron2.engine.hooks import LRScheduler
+
+from ..architecture import save_architecture
+from .heatmap import save_architecture_heatmap
+
+__all__ = ["ArchLRScheduler", "ArchitectureLogger", "block_statistics"]
+
+logger = logging.getLogger(__name__)
+
+
+class ArchLRScheduler(LRScheduler):
+    """``LRScheduler`` for the architecture optimizer, logging ``arch/lr``."""
+
+    def after_step(self):
+        lr = self._optimizer.param_groups[self._best_param_group_id]["lr"]
+        self.trainer.storage.put_scalar("arch/lr", lr, smoothing_hint=False)
+        with warnings.catch_warnings():  # no optimizer.step() yet during the warm-up: expected
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+            self.scheduler.step()
+
+
+@torch.no_grad()
+def block_statistics(alpha):
+    """(I^g per candidate, mean over groups of the softmax entropy in nats) of one block."""
+    alpha = alpha.detach().float().cpu()
+    counts = torch.bincount(alpha.argmax(dim=1), minlength=alpha.shape[1])
+    prob = alpha.softmax(dim=1)
+    entropy = -(prob * prob.clamp_min(1e-12).log()).sum(dim=1).mean()
+    return (counts.float() / alpha.shape[0]).tolist(), float(entropy)
+
+
+class ArchitectureLogger(HookBase):
+    """Logs the architecture as it learns; writes architecture.json and the heatmap."""
+
+    def __init__(
+        self, *, blocks, decode_fn, period, checkpoint_period, output_dir, heatmap=True
+    ):
+        """``blocks``: ``[(block_name, alpha, candidates)]``; ``decode_fn(iteration)`` returns
+        the current :class:`Architecture`. Register on rank 0 only (it writes files)."""
+        self._blocks = blocks
+        self._decode_fn = decode_fn
+        self._period = period
+        self._checkpoint_period = checkpoint_period
+        self._output_dir = output_dir
+        self._heatmap = heatmap
+
+    @property
+    def architecture_path(self):
+        return os.path.join(self._output_dir, "architecture.json")
+
+    @property
+    def heatmap_path(self):
+        return os.path.join(self._output_dir, "architecture_heatmap.png")
+
+    def log_scalars(self):
+        storage = self.trainer.storage
+        for name, alpha, candidates in self._blocks:
+            intensities, entropy = block_statistics(alpha)
+            storage.put_scalar(f"arch/{name}/entropy", entropy, smoothing_hint=False)
+            for (dh, dw), value in zip(candidates, intensities):
+                storage.put_scalar(f"arch/{name}/I_{dh}x{dw}", value, smoothing_hint=False)
+
+    def write_architecture(self, iteration):
+        arch = self._decode_fn(iteration)
+        save_architecture(arch, self.architecture_path)
+        return arch
+
+    def after_step(self):
+        done = self.trainer.iter + 1
+        is_last = done >= self.trainer.max_iter
+        if (self._period > 0 and done % self._period == 0) or is_last:
+            self.log_scalars()
+        if self._checkpoint_period > 0 and done % self._checkpoint_period == 0 and not is_last:
+            self.write_architecture(done)
+
+    def after_train(self):
+        if self.trainer.iter + 1 < self.trainer.max_iter:
+            return  # stopped early (an exception): the last checkpoint's file stays
+        arch = self.write_architecture(self.trainer.max_iter)
+        logger.info(f"Wrote the searched architecture to {self.architecture_path}")
+        if self._heatmap:
+            save_architecture_heatmap(arch, self.heatmap_path, title="NATS search: chosen dilations")
+            logger.info(f"Wrote the architecture heatmap to {self.heatmap_path}")

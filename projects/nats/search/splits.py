@@ -1,0 +1,81 @@
+"""The two data splits of a search: weight steps and architecture steps (paper section 3.2).
+
+Either the architecture split has its own datasets (the paper: ``coco_2014_train`` for weights,
+``coco_2014_valminusminival`` for the architecture), or ``DATASETS.TRAIN`` is split by a hash of
+each image id, so the split is the same on every run, machine and rank.
+"""
+
+import hashlib
+import logging
+
+from detectron2.data import get_detection_dataset_dicts
+
+__all__ = ["split_by_image_id", "load_search_splits"]
+
+logger = logging.getLogger(__name__)
+
+
+def _hash_key(image_id, seed):
+    digest = hashlib.sha256(f"{seed}:{image_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def split_by_image_id(dataset_dicts, fraction, seed):
+    """Return (weight_dicts, arch_dicts): the ``fraction`` of images with the smallest hash of
+    (seed, image_id) go to the architecture split; both keep the input order."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"MODEL.NATS.SEARCH.SPLIT.FRACTION must be in (0, 1), got {fraction}")
+    missing = [i for i, d in enumerate(dataset_dicts) if "image_id" not in d]
+    if missing:
+        raise ValueError(
+            f"splitting DATASETS.TRAIN by image id needs 'image_id' in every record; record "
+            f"{missing[0]} has none (set MODEL.NATS.SEARCH.ARCH.DATASETS instead)"
+        )
+    num_arch = round(fraction * len(dataset_dicts))
+    if not 0 < num_arch < len(dataset_dicts):
+        raise ValueError(
+            f"MODEL.NATS.SEARCH.SPLIT.FRACTION={fraction} of {len(dataset_dicts)} images leaves "
+            "one split empty"
+        )
+    order = sorted(
+        range(len(dataset_dicts)),
+        key=lambda i: (_hash_key(dataset_dicts[i]["image_id"], seed), str(dataset_dicts[i]["image_id"])),
+    )
+    arch_idx = set(order[:num_arch])
+    weight = [d for i, d in enumerate(dataset_dicts) if i not in arch_idx]
+    arch = [d for i, d in enumerate(dataset_dicts) if i in arch_idx]
+    return weight, arch
+
+
+def _load(cfg, names):
+    return get_detection_dataset_dicts(
+        names,
+        filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS,
+        min_keypoints=(
+            cfg.MODEL.ROI_KEYPOINT_HEAD.MIN_KEYPOINTS_PER_IMAGE if cfg.MODEL.KEYPOINT_ON else 0
+        ),
+        proposal_files=None,
+    )
+
+
+def load_search_splits(cfg):
+    """Dataset dicts (after Detectron2's filtering) of the weight and architecture splits."""
+    train_names, arch_names = cfg.DATASETS.TRAIN, cfg.MODEL.NATS.SEARCH.ARCH.DATASETS
+    fraction, split_seed = cfg.MODEL.NATS.SEARCH.SPLIT.FRACTION, cfg.MODEL.NATS.SEARCH.SPLIT.SEED
+    if cfg.MODEL.LOAD_PROPOSALS:
+        raise ValueError("MODEL.LOAD_PROPOSALS=True is not supported by the search")
+    if not train_names:
+        raise ValueError("DATASETS.TRAIN is empty: the search needs a weight split")
+    if arch_names:
+        overlap = set(train_names) & set(arch_names)
+        if overlap:
+            raise ValueError(
+                f"MODEL.NATS.SEARCH.ARCH.DATASETS shares {sorted(overlap)} with DATASETS.TRAIN; "
+                "the two splits must be disjoint (or leave ARCH.DATASETS empty to split "
+                "DATASETS.TRAIN by MODEL.NATS.SEARCH.SPLIT)"
+            )
+        weight, arch = _load(cfg, train_names), _load(cfg, arch_names)
+    else:
+        weight, arch = split_by_image_id(_load(cfg, train_names), fraction, split_seed)
+    logger.info(f"Search splits: {len(weight)} weight images, {len(arch)} architecture images")
+    return weight, arch

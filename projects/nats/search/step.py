@@ -1,0 +1,173 @@
+"""The search step (paper section 3.2): a weight step, then (after warm-up) an architecture step.
+
+The weight step is Detectron2's ``SimpleTrainer``/``AMPTrainer`` step on the weight split (SGD,
+weights only: the logits have ``requires_grad=False`` then). The architecture step runs the
+unwrapped model on a batch of the architecture split with only the logits requiring gradients
+(no weight gradient is computed), takes ``autograd.grad`` w.r.t. the logits, averages it over
+ranks and steps Adam. Its forward and metrics sit in ``EventStorage.name_scope("arch")``, since
+the RPN/ROI heads write scalars during forward. Every step reseeds the RNGs from
+(seed, iteration, rank), so a resumed run repeats an uninterrupted one exactly.
+"""
+
+import contextlib
+import time
+
+import torch
+import torch.distributed as dist
+from detectron2.engine import AMPTrainer, SimpleTrainer
+from detectron2.utils import comm
+from detectron2.utils.events import get_event_storage
+from torch.nn.parallel import DistributedDataParallel
+
+from .loader import derive_seed, seed_rngs
+
+__all__ = ["SearchStepTrainer", "AMPSearchStepTrainer"]
+
+
+class _SearchStepMixin:
+    def _init_search(self, arch_data_loader, arch_optimizer, arch_params, arch_start_iter, seed):
+        self.arch_data_loader = arch_data_loader
+        self.arch_optimizer = arch_optimizer
+        self.arch_params = [alpha for _, alpha in arch_params]
+        self.arch_start_iter = arch_start_iter
+        self.seed = seed
+        inner = self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
+        self._inner_model = inner
+        ids = {id(p) for p in self.arch_params}
+        # Weights that train (frozen ones stay frozen); switched off during architecture steps.
+        self._weights = [p for p in inner.parameters() if p.requires_grad and id(p) not in ids]
+        self.restart_data(0)
+
+    def restart_data(self, start_iter):
+        """Start both loaders at the batches of iteration ``start_iter`` (after a resume)."""
+        for loader in (self.data_loader, self.arch_data_loader):
+            loader.stream.seed = self.seed
+        self.data_loader.set_start_iter(start_iter)
+        self.arch_data_loader.set_start_iter(max(0, start_iter - self.arch_start_iter))
+        self._data_loader_iter = iter(self.data_loader)
+        self._arch_data_loader_iter = iter(self.arch_data_loader)
+
+    def is_arch_iter(self, iteration):
+        """Architecture steps depend on the iteration only, so all ranks agree."""
+        return iteration >= self.arch_start_iter
+
+    def run_step(self):
+        seed_rngs(derive_seed(self.seed, "weight-step", self.iter, comm.get_rank()))
+        super().run_step()
+        if self.is_arch_iter(self.iter):
+            self.run_arch_step()
+
+    @contextlib.contextmanager
+    def _logits_only(self):
+        for p in self._weights:
+            p.requires_grad_(False)
+        for p in self.arch_params:
+            p.requires_grad_(True)
+        try:
+            yield
+        finally:
+            for p in self.arch_params:
+                p.requires_grad_(False)
+            for p in self._weights:
+                p.requires_grad_(True)
+
+    def _autocast(self):
+        return contextlib.nullcontext()
+
+    def run_arch_step(self):
+        """One Adam step of the logits on a batch of the architecture split."""
+        start = time.perf_counter()
+        data = next(self._arch_data_loader_iter)
+        data_time = time.perf_counter() - start
+        seed_rngs(derive_seed(self.seed, "arch-step", self.iter, comm.get_rank()))
+        with get_event_storage().name_scope("arch"), self._logits_only():
+            with self._autocast():
+                loss_dict = self._inner_model(data)
+                losses = sum(loss_dict.values())
+            grads = torch.autograd.grad(self._scale_arch_loss(losses), self.arch_params)
+            self.write_metrics(loss_dict, data_time)
+        if comm.get_world_size() > 1:
+            flat = torch.cat([g.reshape(-1) for g in grads])
+            dist.all_reduce(flat)
+            flat /= comm.get_world_size()
+            grads = torch.split(flat, [g.numel() for g in grads])
+        for p, g in zip(self.arch_params, grads):
+            p.grad = g.reshape(p.shape).clone()
+        self._arch_optimizer_step()
+        for p in self.arch_params:
+            p.grad = None
+
+    def _scale_arch_loss(self, losses):
+        return losses
+
+    def _arch_optimizer_step(self):
+        self.arch_optimizer.step()
+
+    def state_dict(self):
+        ret = super().state_dict()
+        ret["arch_optimizer"] = self.arch_optimizer.state_dict()
+        ret["search_seed"] = self.seed
+        return ret
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        self.arch_optimizer.load_state_dict(state_dict["arch_optimizer"])
+        self.seed = state_dict.get("search_seed", self.seed)
+
+
+class SearchStepTrainer(_SearchStepMixin, SimpleTrainer):
+    """``SimpleTrainer`` whose step adds an architecture step on a second data loader."""
+
+    def __init__(
+        self,
+        *,
+        model,
+        data_loader,
+        optimizer,
+        arch_data_loader,
+        arch_optimizer,
+        arch_params,
+        arch_start_iter,
+        seed,
+    ):
+        super().__init__(model, data_loader, optimizer)
+        self._init_search(arch_data_loader, arch_optimizer, arch_params, arch_start_iter, seed)
+
+
+class AMPSearchStepTrainer(_SearchStepMixin, AMPTrainer):
+    """The AMP variant: both steps under autocast, each with its own gradient scaler."""
+
+    def __init__(
+        self,
+        *,
+        model,
+        data_loader,
+        optimizer,
+        arch_data_loader,
+        arch_optimizer,
+        arch_params,
+        arch_start_iter,
+        seed,
+    ):
+        super().__init__(model, data_loader, optimizer)
+        self._init_search(arch_data_loader, arch_optimizer, arch_params, arch_start_iter, seed)
+        self.arch_grad_scaler = torch.cuda.amp.GradScaler()
+
+    def _autocast(self):
+        return torch.cuda.amp.autocast()
+
+    def _scale_arch_loss(self, losses):
+        return self.arch_grad_scaler.scale(losses)
+
+    def _arch_optimizer_step(self):
+        self.arch_grad_scaler.step(self.arch_optimizer)  # unscales, skips on inf/NaN
+        self.arch_grad_scaler.update()
+
+    def state_dict(self):
+        ret = super().state_dict()
+        ret["arch_grad_scaler"] = self.arch_grad_scaler.state_dict()
+        return ret
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        self.arch_grad_scaler.load_state_dict(state_dict["arch_grad_scaler"])

@@ -1,0 +1,191 @@
+"""``SearchTrainer``: Detectron2's ``DefaultTrainer`` workflow for the architecture search.
+
+``DefaultTrainer.__init__`` builds one loader, one optimizer and one scheduler; this subclass
+overrides it (same order: model -> optimizers -> loaders -> DDP -> step trainer -> schedulers ->
+checkpointer -> hooks) to build two of each. The checkpoint holds the model (logits included),
+both optimizers, both schedulers (as hook states), the data seed and the iteration; after a
+resume both loaders restart at the batches of the resumed iteration.
+"""
+
+import logging
+import weakref
+
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.data import DatasetMapper
+from detectron2.engine import DefaultTrainer, TrainerBase, hooks
+from detectron2.engine.defaults import create_ddp_model
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
+
+from ..evaluation import build_coco_evaluator
+from .arch_io import decode_search_architecture, searched_blocks
+from .hooks import ArchitectureLogger, ArchLRScheduler
+from .loader import ResumableLoader, SeededBatchStream
+from .optim import build_search_optimizers, detach_arch_parameters
+from .schedule import build_arch_lr_scheduler, build_weight_lr_scheduler, resolve_search_schedule
+from .splits import load_search_splits
+from .step import AMPSearchStepTrainer, SearchStepTrainer
+
+__all__ = ["SearchTrainer", "create_search_ddp_model"]
+
+logger = logging.getLogger(__name__)
+
+
+def create_search_ddp_model(model):
+    """DDP when there are several processes; no ``device_ids`` for a CPU model (gloo)."""
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    kwargs = {"device_ids": None} if on_cpu else {}
+    return create_ddp_model(model, broadcast_buffers=False, **kwargs)
+
+
+class SearchTrainer(DefaultTrainer):
+    """Alternating weight/architecture optimization on two splits, with Detectron2's hooks."""
+
+    def __init__(self, cfg):
+        TrainerBase.__init__(self)
+        if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
+            setup_logger()
+        cfg = self.auto_scale_workers(cfg, comm.get_world_size())
+        weight_dicts, arch_dicts = load_search_splits(cfg)
+        self.schedule = resolve_search_schedule(cfg, len(weight_dicts))
+        cfg = cfg.clone()
+        cfg.defrost()
+        cfg.SOLVER.MAX_ITER = self.schedule.max_iter
+        cfg.freeze()
+        logger.info(
+            f"Search: {self.schedule.max_iter} iterations ({self.schedule.iters_per_epoch:.1f} per "
+            f"epoch), architecture steps from iteration {self.schedule.arch_start_iter}"
+        )
+
+        model = self.build_model(cfg)
+        arch = detach_arch_parameters(model)
+        optimizer, arch_optimizer = build_search_optimizers(cfg, model, arch)
+        seed = cfg.SEED if cfg.SEED >= 0 else comm.shared_random_seed()
+        data_loader = self.build_search_loader(cfg, weight_dicts, "weight", seed)
+        arch_loader = self.build_search_loader(cfg, arch_dicts, "arch", seed)
+
+        model = create_search_ddp_model(model)
+        step_cls = AMPSearchStepTrainer if cfg.SOLVER.AMP.ENABLED else SearchStepTrainer
+        self._trainer = step_cls(
+            model=model,
+            data_loader=data_loader,
+            optimizer=optimizer,
+            arch_data_loader=arch_loader,
+            arch_optimizer=arch_optimizer,
+            arch_params=arch,
+            arch_start_iter=self.schedule.arch_start_iter,
+            seed=seed,
+        )
+        self.arch_params = arch
+        self.scheduler = build_weight_lr_scheduler(cfg, optimizer, self.schedule.max_iter)
+        self.arch_scheduler = build_arch_lr_scheduler(arch_optimizer, self.schedule.max_iter)
+        self.checkpointer = DetectionCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.start_iter = 0
+        self.max_iter = self.schedule.max_iter
+        self.cfg = cfg
+        self.register_hooks(self.build_hooks())
+
+    @property
+    def optimizer(self):
+        return self._trainer.optimizer
+
+    @property
+    def arch_optimizer(self):
+        return self._trainer.arch_optimizer
+
+    @classmethod
+    def build_search_loader(cls, cfg, dataset_dicts, split, seed):
+        """A resumable loader of one split ("weight": SOLVER.IMS_PER_BATCH images per step,
+        "arch": MODEL.NATS.SEARCH.ARCH.IMS_PER_BATCH)."""
+        total = cfg.SOLVER.IMS_PER_BATCH if split == "weight" else cfg.MODEL.NATS.SEARCH.ARCH.IMS_PER_BATCH
+        key = "SOLVER.IMS_PER_BATCH" if split == "weight" else "MODEL.NATS.SEARCH.ARCH.IMS_PER_BATCH"
+        world = comm.get_world_size()
+        if total <= 0 or total % world:
+            raise ValueError(f"{key}={total} must be a positive multiple of the {world} processes")
+        stream = SeededBatchStream(
+            dataset=dataset_dicts,
+            mapper=DatasetMapper(cfg, True),
+            batch_size=total // world,
+            seed=seed,
+            name=split,
+        )
+        return ResumableLoader(stream, num_workers=cfg.DATALOADER.NUM_WORKERS)
+
+    def state_dict(self):
+        """Iteration and hook states (schedulers) plus the step trainer's: both optimizers,
+        the data seed (v0.6's ``DefaultTrainer`` does not save its inner trainer's state)."""
+        ret = super().state_dict()
+        ret["_trainer"] = self._trainer.state_dict()
+        return ret
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        if "_trainer" not in state_dict:
+            raise KeyError(
+                "the checkpoint has no '_trainer' state (optimizers, data seed): it was not "
+                "written by SearchTrainer, so a search cannot resume from it"
+            )
+        self._trainer.load_state_dict(state_dict["_trainer"])
+
+    def resume_or_load(self, resume=True):
+        """Load as ``DefaultTrainer`` does, then restart both loaders at the resumed iteration."""
+        super().resume_or_load(resume=resume)
+        self._trainer.restart_data(self.start_iter)
+
+    def build_hooks(self):
+        cfg = self.cfg
+        ret = [
+            hooks.IterationTimer(),
+            hooks.LRScheduler(self.optimizer, self.scheduler),
+            ArchLRScheduler(self.arch_optimizer, self.arch_scheduler),
+        ]
+        if comm.is_main_process():
+            ret.append(hooks.PeriodicCheckpointer(self.checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD))
+            ret.append(
+                ArchitectureLogger(
+                    blocks=self.searched_blocks(),
+                    decode_fn=self.decode_architecture,
+                    period=cfg.MODEL.NATS.SEARCH.LOG_PERIOD,
+                    checkpoint_period=cfg.SOLVER.CHECKPOINT_PERIOD,
+                    output_dir=cfg.OUTPUT_DIR,
+                )
+            )
+
+        def test_and_save_results():
+            self._last_eval_results = self.test(self.cfg, self.model)
+            return self._last_eval_results
+
+        if cfg.TEST.EVAL_PERIOD > 0:  # v0.6's EvalHook would also evaluate at the end with 0
+            ret.append(hooks.EvalHook(cfg.TEST.EVAL_PERIOD, test_and_save_results))
+        if comm.is_main_process():
+            ret.append(hooks.PeriodicWriter(self.build_writers(), period=20))
+        return ret
+
+    def searched_blocks(self):
+        """``[(block_name, alpha, candidates)]`` of the supernet, in logit order."""
+        return searched_blocks(self._trainer._inner_model)
+
+    def decode_architecture(self, iteration):
+        """The architecture the logits decode to now (eq. 4-6), with search metadata."""
+        meta = {"iteration": iteration, "max_iter": self.max_iter, "weights": self.cfg.MODEL.WEIGHTS}
+        return decode_search_architecture(self._trainer._inner_model, self.cfg, meta=meta)
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        return build_coco_evaluator(cfg, dataset_name, output_folder)
+
+    @staticmethod
+    def auto_scale_workers(cfg, num_workers):
+        """``DefaultTrainer.auto_scale_workers`` plus the search keys that scale with it."""
+        old_ims, old_lr = cfg.SOLVER.IMS_PER_BATCH, cfg.SOLVER.BASE_LR
+        new = DefaultTrainer.auto_scale_workers(cfg, num_workers)
+        if new is cfg:
+            return cfg
+        scale = new.SOLVER.IMS_PER_BATCH / old_ims
+        frozen = new.is_frozen()
+        new.defrost()
+        new.MODEL.NATS.SEARCH.ARCH.IMS_PER_BATCH = int(round(cfg.MODEL.NATS.SEARCH.ARCH.IMS_PER_BATCH * scale))
+        new.MODEL.NATS.SEARCH.BASE_LR_END = cfg.MODEL.NATS.SEARCH.BASE_LR_END * new.SOLVER.BASE_LR / old_lr
+        if frozen:
+            new.freeze()
+        return new

@@ -1,0 +1,124 @@
+"""The channel-level search space read from ``MODEL.NATS``: searched stages, dilation candidates
+per stage and the division of a searched conv's output channels into groups with own logits."""
+
+from dataclasses import dataclass
+from typing import Dict, Tuple
+
+__all__ = [
+    "STAGE_NAMES",
+    "GROUP_MODES",
+    "SearchSpace",
+    "parse_search_space",
+    "parse_candidates",
+    "num_channel_groups",
+]
+
+STAGE_NAMES = ("res2", "res3", "res4", "res5")
+GROUP_MODES = ("count", "channels")
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """What ``MODEL.NATS`` asks to search; ``candidates`` maps each searched stage to its (dh, dw)."""
+
+    stages: Tuple[str, ...]
+    candidates: Dict[str, Tuple[Tuple[int, int], ...]]
+    group_mode: str
+    group_value: int
+
+    def num_groups(self, out_channels, *, conv_groups=1, where="a searched conv"):
+        """Number of channel groups of a conv with ``out_channels`` outputs (see
+        :func:`num_channel_groups`)."""
+        return num_channel_groups(
+            out_channels,
+            mode=self.group_mode,
+            value=self.group_value,
+            conv_groups=conv_groups,
+            where=where,
+        )
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def parse_candidates(value, key):
+    """``[[dh, dw], ...]`` -> tuple of (dh, dw); errors name ``key`` and what is accepted."""
+    if not isinstance(value, (list, tuple)) or len(value) == 0:
+        raise ValueError(f"{key} must be a non-empty list of [dh, dw] pairs, got {value!r}")
+    out = []
+    for i, d in enumerate(value):
+        if (
+            not isinstance(d, (list, tuple))
+            or len(d) != 2
+            or not all(_is_int(v) and v >= 1 for v in d)
+        ):
+            raise ValueError(
+                f"{key}[{i}] must be a [dh, dw] pair of positive integers, got {d!r}"
+            )
+        out.append((int(d[0]), int(d[1])))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{key} lists a dilation twice: {[list(d) for d in out]}")
+    return tuple(out)
+
+
+def parse_search_space(cfg):
+    """Validate ``MODEL.NATS.STAGES``, ``CANDIDATES.*`` and ``GROUPS.*`` of ``cfg``."""
+    nats = cfg.MODEL.NATS
+    stages = nats.STAGES
+    if (
+        not isinstance(stages, (list, tuple))
+        or len(stages) == 0
+        or any(s not in STAGE_NAMES for s in stages)
+        or len(set(stages)) != len(stages)
+    ):
+        raise ValueError(
+            f"MODEL.NATS.STAGES must be a non-empty list of distinct stages among "
+            f"{list(STAGE_NAMES)}, got {stages!r}"
+        )
+    candidates = {}
+    for stage in stages:
+        key = f"MODEL.NATS.CANDIDATES.{stage.upper()}"
+        candidates[stage] = parse_candidates(nats.CANDIDATES.get(stage.upper()), key)
+    mode, value = nats.GROUPS.MODE, nats.GROUPS.VALUE
+    if mode not in GROUP_MODES:
+        raise ValueError(f"MODEL.NATS.GROUPS.MODE must be one of {list(GROUP_MODES)}, got {mode!r}")
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"MODEL.NATS.GROUPS.VALUE must be a positive integer, got {value!r}")
+    return SearchSpace(tuple(stages), candidates, mode, value)
+
+
+def num_channel_groups(out_channels, *, mode, value, conv_groups=1, where="a searched conv"):
+    """The number N of channel groups of a conv with ``out_channels`` outputs.
+
+    ``mode="count"``: N = ``value``; ``mode="channels"``: ``value`` channels per group. The groups
+    must divide the channels equally, and with grouped convs (``conv_groups > 1``, ResNeXt) a
+    channel group must not cut through a conv group: its size must be a multiple of
+    ``out_channels / conv_groups``, so the decoded split convs stay grouped convs.
+    """
+    setting = f"MODEL.NATS.GROUPS (MODE={mode!r}, VALUE={value})"
+    if mode == "count":
+        if out_channels % value:
+            raise ValueError(
+                f"{setting}: {where} has {out_channels} output channels, not divisible into "
+                f"{value} equal groups; accepted VALUEs are the divisors of {out_channels}"
+            )
+        num = value
+    elif mode == "channels":
+        if out_channels % value:
+            raise ValueError(
+                f"{setting}: {where} has {out_channels} output channels, not a multiple of "
+                f"{value} channels per group; accepted VALUEs are the divisors of {out_channels}"
+            )
+        num = out_channels // value
+    else:
+        raise ValueError(f"MODEL.NATS.GROUPS.MODE must be one of {list(GROUP_MODES)}, got {mode!r}")
+    per_group, per_conv_group = out_channels // num, out_channels // conv_groups
+    if conv_groups > 1 and per_group % per_conv_group:
+        raise ValueError(
+            f"{setting}: {where} would get {per_group} channels per group, which cuts through its "
+            f"conv groups of {per_conv_group} channels (MODEL.RESNETS.NUM_GROUPS={conv_groups}); "
+            f"channels per group must be a multiple of {per_conv_group} (e.g. MODE 'channels' "
+            f"with VALUE 32, as the paper uses for X101-32x4d)"
+        )
+    return num

@@ -1,0 +1,123 @@
+"""The decoded 3x3 conv: one stock-shaped weight, split by output channels into dilated sub-convs.
+
+Genotype ``g`` (kept in the architecture file's order) owns the output channels
+``[o_g, o_g + C_g)`` of the stock weight ``W`` (``C_out x C_in/groups x 3 x 3``): the paper's
+decomposition of ``W`` into ``{C_g x C_in x 3 x 3}`` (sec. 3.4) without changing ``W``'s key or
+shape, so stock checkpoints load unchanged and parameters and FLOPs equal the stock conv's.
+"""
+
+from typing import List, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from detectron2.layers import Conv2d
+
+__all__ = ["SplitDilationConv", "split_pieces"]
+
+# One sub-conv: output channels [o0, o1), input channels [i0, i1), conv groups, dilation (dh, dw).
+Piece = Tuple[int, int, int, int, int, Tuple[int, int]]
+
+
+def split_pieces(splits, *, in_channels, out_channels, groups=1) -> List[Piece]:
+    """Cut ``[(dilation, channels), ...]`` (consecutive output slices) into grouped-conv pieces.
+
+    With ``groups > 1`` (ResNeXt) a slice covers whole conv groups with one grouped conv; a part
+    of a conv group at either end of a slice gets its own conv over that group's inputs.
+    """
+    if sum(c for _, c in splits) != out_channels:
+        raise ValueError(
+            f"the genotypes' channels {[c for _, c in splits]} must sum to out_channels "
+            f"{out_channels}"
+        )
+    w_out, w_in = out_channels // groups, in_channels // groups
+    pieces, start = [], 0
+    for dilation, channels in splits:
+        dilation = tuple(int(d) for d in dilation)
+        end = start + channels
+        cuts = sorted({start, end} | set(range(-(-start // w_out) * w_out, end, w_out)))
+        run = None  # consecutive whole conv groups are merged into one grouped conv
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            k = a // w_out
+            whole = b - a == w_out
+            if whole and run is not None:
+                run[1], run[3], run[4] = b, (k + 1) * w_in, run[4] + 1
+                continue
+            if run is not None:
+                pieces.append(tuple(run) + (dilation,))
+                run = None
+            if whole:
+                run = [a, b, k * w_in, (k + 1) * w_in, 1]
+            else:
+                pieces.append((a, b, k * w_in, (k + 1) * w_in, 1, dilation))
+        if run is not None:
+            pieces.append(tuple(run) + (dilation,))
+        start = end
+    return pieces
+
+
+class SplitDilationConv(Conv2d):
+    """A 3x3 ``Conv2d`` whose output channel slices use different dilations, then its norm.
+
+    Holds the stock ``weight`` (and ``norm``) only; ``forward`` concatenates the slices'
+    outputs in channel order, so nothing is permuted at run time.
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        out_channels: int,
+        splits: Sequence[Tuple[Tuple[int, int], int]],
+        stride=1,
+        groups: int = 1,
+        norm=None,
+        activation=None,
+    ):
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size=3,
+            stride=stride,
+            padding=1,
+            bias=False,
+            groups=groups,
+            norm=norm,
+            activation=activation,
+        )
+        self.splits = [(tuple(d), int(c)) for d, c in splits]
+        self.pieces = split_pieces(
+            self.splits, in_channels=in_channels, out_channels=out_channels, groups=groups
+        )
+
+    @classmethod
+    def from_conv(cls, conv: Conv2d, splits):
+        """Replace a stock 3x3 ``conv``, sharing its weight parameter and norm module."""
+        new = cls(
+            in_channels=conv.in_channels,
+            out_channels=conv.out_channels,
+            splits=splits,
+            stride=conv.stride,
+            groups=conv.groups,
+            norm=conv.norm,
+            activation=conv.activation,
+        )
+        new.weight = conv.weight
+        return new
+
+    def forward(self, x):
+        full_input = self.in_channels
+        outs = []
+        for o0, o1, i0, i1, groups, dilation in self.pieces:
+            xi = x if (i0 == 0 and i1 == full_input) else x[:, i0:i1]
+            w = self.weight[o0:o1]
+            outs.append(F.conv2d(xi, w, None, self.stride, dilation, dilation, groups))
+        x = outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
+        if self.norm is not None:
+            x = self.norm(x)
+        if self.activation is not None:
+            x = self.activation(x)
+        return x
+
+    def extra_repr(self):
+        dils = ", ".join(f"{c}@{d[0]}x{d[1]}" for d, c in self.splits)
+        return f"{self.in_channels}, {self.out_channels}, stride={self.stride}, splits=[{dils}]"

@@ -1,0 +1,123 @@
+"""The NATS supernet backbone: Detectron2's ResNet/ResNeXt whose searched bottlenecks' 3x3 convs
+are :class:`MixedDilationConv` (paper section 3.4), and its FPN variants.
+
+The stock builders build the network; each block of a searched stage is then rebuilt as a
+:class:`NATSSupernetBottleneck` taking over the stock block's weights (so the same seed gives
+the same supernet function at init as the stock net when the logits pick (1, 1)).
+"""
+
+from detectron2.modeling import BACKBONE_REGISTRY
+from detectron2.modeling.backbone.fpn import (
+    build_resnet_fpn_backbone,
+    build_retinanet_resnet_fpn_backbone,
+)
+from detectron2.modeling.backbone.resnet import BottleneckBlock, build_resnet_backbone
+
+from .mixed_op import MixedDilationConv
+from .search_space import parse_search_space
+
+__all__ = [
+    "NATSSupernetBottleneck",
+    "make_supernet_resnet",
+    "build_nats_supernet_resnet_backbone",
+    "build_nats_supernet_resnet_fpn_backbone",
+    "build_nats_supernet_retinanet_resnet_fpn_backbone",
+]
+
+
+class NATSSupernetBottleneck(BottleneckBlock):
+    """A ``BottleneckBlock`` whose ``conv2`` is a :class:`MixedDilationConv`; freezing it
+    freezes the weights but never the architecture logits."""
+
+    def __init__(self, in_channels, out_channels, *, candidates, search_groups, **kwargs):
+        """``candidates``/``search_groups``: of the mixed op; ``kwargs``: ``BottleneckBlock``'s."""
+        super().__init__(in_channels, out_channels, **kwargs)
+        self.conv2 = MixedDilationConv.from_conv(
+            self.conv2, candidates=candidates, num_groups=search_groups
+        )
+
+    def freeze(self):
+        super().freeze()
+        self.conv2.alpha.requires_grad_(True)
+        return self
+
+
+def _supernet_block(block, *, name, candidates, space, norm, frozen):
+    conv = block.conv2
+    if type(block) is not BottleneckBlock:
+        raise ValueError(
+            f"MODEL.NATS.STAGES: block {name} is a {type(block).__name__}; NATS searches "
+            f"BottleneckBlock 3x3 convs only (MODEL.RESNETS.DEPTH 50/101/152 and "
+            f"MODEL.RESNETS.DEFORM_ON_PER_STAGE False on searched stages)"
+        )
+    if tuple(conv.dilation) != (1, 1):
+        raise ValueError(
+            f"MODEL.NATS.STAGES: block {name} has dilation {tuple(conv.dilation)}; searched "
+            f"stages need dilation 1 (MODEL.RESNETS.RES5_DILATION 1 when res5 is searched)"
+        )
+    new = NATSSupernetBottleneck(
+        block.in_channels,
+        block.out_channels,
+        candidates=candidates,
+        search_groups=space.num_groups(conv.out_channels, conv_groups=conv.groups, where=name),
+        bottleneck_channels=conv.out_channels,
+        stride=block.stride,
+        num_groups=conv.groups,
+        norm=norm,
+        stride_in_1x1=tuple(block.conv1.stride) != (1, 1),
+    )
+    if frozen:
+        new.freeze()
+    new.load_state_dict(block.state_dict())  # the replicas are filled from conv2.weight
+    return new
+
+
+def make_supernet_resnet(resnet, cfg):
+    """Turn the searched stages (``MODEL.NATS``) of a stock Detectron2 ``ResNet`` into supernet
+    stages in place; returns ``resnet``."""
+    space = parse_search_space(cfg)
+    norm = cfg.MODEL.RESNETS.NORM
+    freeze_at = cfg.MODEL.BACKBONE.FREEZE_AT
+    for stage in space.stages:
+        if stage not in resnet.stage_names:
+            raise ValueError(
+                f"MODEL.NATS.STAGES: stage {stage} is not built by this ResNet (it has "
+                f"{list(resnet.stage_names)}); MODEL.RESNETS.OUT_FEATURES must reach it"
+            )
+        blocks = getattr(resnet, stage)
+        frozen = freeze_at >= int(stage[len("res") :])
+        for i, block in enumerate(blocks):
+            blocks[i] = _supernet_block(
+                block,
+                name=f"{stage}.{i}",
+                candidates=space.candidates[stage],
+                space=space,
+                norm=norm,
+                frozen=frozen,
+            )
+    return resnet
+
+
+@BACKBONE_REGISTRY.register()
+def build_nats_supernet_resnet_backbone(cfg, input_shape):
+    """The supernet ResNet (bottom-up only) over Detectron2's ``MODEL.RESNETS`` config."""
+    parse_search_space(cfg)  # fail on a bad MODEL.NATS before building anything
+    return make_supernet_resnet(build_resnet_backbone(cfg, input_shape), cfg)
+
+
+@BACKBONE_REGISTRY.register()
+def build_nats_supernet_resnet_fpn_backbone(cfg, input_shape):
+    """FPN over the supernet ResNet, as ``build_resnet_fpn_backbone`` (Faster/Mask/Cascade)."""
+    parse_search_space(cfg)
+    backbone = build_resnet_fpn_backbone(cfg, input_shape)
+    make_supernet_resnet(backbone.bottom_up, cfg)
+    return backbone
+
+
+@BACKBONE_REGISTRY.register()
+def build_nats_supernet_retinanet_resnet_fpn_backbone(cfg, input_shape):
+    """FPN with P6/P7 over the supernet ResNet, as ``build_retinanet_resnet_fpn_backbone``."""
+    parse_search_space(cfg)
+    backbone = build_retinanet_resnet_fpn_backbone(cfg, input_shape)
+    make_supernet_resnet(backbone.bottom_up, cfg)
+    return backbone

@@ -1,0 +1,60 @@
+#!/usr/bin/env python
+"""NATS architecture search with Detectron2 (paper section 3.2): alternates weight steps on the
+weight split with architecture steps on the architecture split, logs the architecture as it
+learns and writes ``OUTPUT_DIR/architecture.json`` plus a heatmap of the chosen dilations.
+
+    python search_net.py --config-file configs/NATS-Search/faster_rcnn_R_50_FPN_nats_search_G16.yaml \
+        --num-gpus 8
+    python search_net.py --config-file configs/NATS-Search/demo_shapes_R_50_FPN_tiny.yaml  # CPU
+    python search_net.py --config-file ... --resume          # continue from OUTPUT_DIR exactly
+"""
+
+import logging
+import os
+
+from detectron2.config import get_cfg
+from detectron2.engine import default_argument_parser, default_setup, launch
+from detectron2.utils import comm
+
+from projects.nats import add_nats_config
+from projects.nats.search import SearchTrainer
+
+__all__ = ["setup", "main"]
+
+
+def setup(args):
+    """Config from file + command-line overrides, with the NATS keys; Detectron2's usual setup."""
+    cfg = get_cfg()
+    add_nats_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    cfg.freeze()
+    default_setup(cfg, args)
+    return cfg
+
+
+def main(args):
+    cfg = setup(args)
+    if args.eval_only:
+        raise ValueError("search_net.py searches; evaluate a decoded network with train_net.py")
+    trainer = SearchTrainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    trainer.train()
+    if comm.is_main_process():
+        logging.getLogger("detectron2").info(
+            f"Searched architecture: {os.path.join(cfg.OUTPUT_DIR, 'architecture.json')}"
+        )
+    return trainer
+
+
+if __name__ == "__main__":
+    args = default_argument_parser().parse_args()
+    print("Command Line Args:", args)
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )

@@ -1,0 +1,124 @@
+"""Search schedule, splits and resumable loaders (no model needed)."""
+
+import pytest
+from common import register_tiny_shapes, tiny_cfg
+
+from projects.nats.search import (
+    ResumableLoader,
+    SeededBatchStream,
+    resolve_search_schedule,
+    split_by_image_id,
+)
+from projects.nats.search.schedule import build_weight_lr_scheduler
+
+
+def _search_cfg(epochs, warmup_epochs, max_iter, warmup_iters=0):
+    cfg = tiny_cfg()
+    cfg.MODEL.NATS.SEARCH.EPOCHS = epochs
+    cfg.MODEL.NATS.SEARCH.WARMUP_EPOCHS = warmup_epochs
+    cfg.MODEL.NATS.SEARCH.WARMUP_ITERS = warmup_iters
+    cfg.SOLVER.MAX_ITER = max_iter
+    cfg.SOLVER.IMS_PER_BATCH = 8
+    return cfg
+
+
+def test_epochs_define_iterations():
+    # 100 images / 8 per batch = 12.5 iterations per epoch.
+    s = resolve_search_schedule(_search_cfg(25, 10, 0), 100)
+    assert (s.max_iter, s.arch_start_iter, s.iters_per_epoch) == (313, 125, 12.5)
+    # The same count in SOLVER.MAX_ITER is not a conflict.
+    assert resolve_search_schedule(_search_cfg(25, 10, 313), 100).max_iter == 313
+
+
+def test_epochs_conflicting_with_max_iter_are_refused():
+    with pytest.raises(ValueError, match=r"MODEL.NATS.SEARCH.EPOCHS=25.*SOLVER.MAX_ITER=1000"):
+        resolve_search_schedule(_search_cfg(25, 10, 1000), 100)
+    with pytest.raises(ValueError, match=r"WARMUP_EPOCHS=10.*WARMUP_ITERS=3"):
+        resolve_search_schedule(_search_cfg(25, 10, 0, warmup_iters=3), 100)
+    with pytest.raises(ValueError, match="SOLVER.MAX_ITER"):
+        resolve_search_schedule(_search_cfg(0, 0, 0), 100)
+    with pytest.raises(ValueError, match="no architecture step"):
+        resolve_search_schedule(_search_cfg(0, 0, 5, warmup_iters=5), 100)
+
+
+def test_iteration_schedule_when_epochs_is_zero():
+    s = resolve_search_schedule(_search_cfg(0, 10, 7, warmup_iters=2), 100)
+    assert (s.max_iter, s.arch_start_iter) == (7, 2)
+
+
+def test_weight_lr_cosine_ends_at_configured_value():
+    import torch
+
+    cfg = _search_cfg(0, 0, 10)
+    cfg.SOLVER.BASE_LR, cfg.MODEL.NATS.SEARCH.BASE_LR_END, cfg.SOLVER.WARMUP_ITERS = 0.01, 0.0004, 0
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.SOLVER.BASE_LR)
+    sched = build_weight_lr_scheduler(cfg, opt, 10)
+    lrs = []
+    for _ in range(10):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.01)
+    assert lrs == sorted(lrs, reverse=True)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.0004)  # value at max_iter
+    cfg.MODEL.NATS.SEARCH.BASE_LR_END = 0.02
+    with pytest.raises(ValueError, match="BASE_LR_END"):
+        build_weight_lr_scheduler(cfg, opt, 10)
+
+
+def test_split_by_image_id_is_stable_and_disjoint():
+    dicts = [{"image_id": i, "file_name": f"{i}.png"} for i in range(50)]
+    weight, arch = split_by_image_id(dicts, 0.3, seed=0)
+    assert len(arch) == 15 and len(weight) == 35
+    assert not {d["image_id"] for d in weight} & {d["image_id"] for d in arch}
+    # Independent of the records' order; another seed draws another split.
+    w2, a2 = split_by_image_id(list(reversed(dicts)), 0.3, seed=0)
+    assert {d["image_id"] for d in a2} == {d["image_id"] for d in arch}
+    _, a3 = split_by_image_id(dicts, 0.3, seed=1)
+    assert {d["image_id"] for d in a3} != {d["image_id"] for d in arch}
+    with pytest.raises(ValueError, match="SPLIT.FRACTION"):
+        split_by_image_id(dicts, 1.0, seed=0)
+
+
+def _stream(seed=3, rank=0, world_size=1):
+    from detectron2.data import DatasetCatalog
+
+    names = register_tiny_shapes()
+    dicts = DatasetCatalog.get(names[0])
+    # An identity "mapper" that draws from the global RNGs, like random augmentations do.
+    import numpy as np
+
+    def mapper(d):
+        return {"image_id": d["image_id"], "draw": float(np.random.rand())}
+
+    return SeededBatchStream(
+        dataset=dicts, mapper=mapper, batch_size=2, seed=seed, name="weight", rank=rank,
+        world_size=world_size,
+    )
+
+
+def _take(loader, n):
+    it = iter(loader)
+    return [next(it) for _ in range(n)]
+
+
+def test_loader_restarted_at_k_repeats_the_uninterrupted_stream():
+    full = _take(ResumableLoader(_stream()), 9)  # 18 samples: more than two epochs of 8
+    resumed = ResumableLoader(_stream())
+    resumed.set_start_iter(5)
+    assert _take(resumed, 4) == full[5:]
+    # Every epoch is a permutation of the split.
+    ids = [s["image_id"] for b in full for s in b]
+    assert sorted(ids[:8]) == sorted(ids[8:16]) and len(set(ids[:8])) == 8
+    # Ranks see disjoint positions of the same stream.
+    r0, r1 = _take(ResumableLoader(_stream(rank=0, world_size=2)), 2), _take(
+        ResumableLoader(_stream(rank=1, world_size=2)), 2
+    )
+    assert [s["image_id"] for s in r0[0] + r1[0]] == ids[:4]
+
+
+def test_loader_with_workers_matches_single_process():
+    full = _take(ResumableLoader(_stream()), 6)
+    two = ResumableLoader(_stream(), num_workers=2)
+    two.set_start_iter(1)
+    assert _take(two, 5) == full[1:]

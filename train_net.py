@@ -1,0 +1,85 @@
+#!/usr/bin/env python
+"""Train and evaluate a detector with Detectron2: stock baselines and decoded NATS networks
+(paper section 4.2, "Training details"), from ImageNet weights (.pkl or torchvision .pth).
+
+    python train_net.py --config-file configs/NATS/faster_rcnn_R_50_FPN_nats_G16_1x.yaml \
+        --num-gpus 8
+    python train_net.py --config-file configs/Baselines/faster_rcnn_R_50_FPN_1x.yaml --num-gpus 8
+    python train_net.py --config-file ... --eval-only MODEL.WEIGHTS output/.../model_final.pth
+    python train_net.py --config-file ... --resume      # continue from OUTPUT_DIR/last_checkpoint
+"""
+
+import weakref
+
+from detectron2.config import get_cfg
+from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
+from detectron2.evaluation import verify_results
+from detectron2.utils import comm
+
+from projects.nats import add_nats_config, build_coco_evaluator
+from projects.nats.checkpoint import NATSCheckpointer
+from projects.nats.decoded import check_architecture_file
+
+__all__ = ["Trainer", "setup", "main"]
+
+NATS_BACKBONES = (
+    "build_nats_resnet_backbone",
+    "build_nats_resnet_fpn_backbone",
+    "build_nats_retinanet_resnet_fpn_backbone",
+)
+
+
+class Trainer(DefaultTrainer):
+    """``DefaultTrainer`` with COCO evaluation and torchvision-aware checkpoint loading."""
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.checkpointer = NATSCheckpointer(
+            self._trainer.model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self)
+        )
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        return build_coco_evaluator(cfg, dataset_name, output_folder)
+
+
+def setup(args):
+    """Config from file + command-line overrides; a NATS config's architecture file must exist."""
+    cfg = get_cfg()
+    add_nats_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    cfg.freeze()
+    if cfg.MODEL.BACKBONE.NAME in NATS_BACKBONES:
+        check_architecture_file(cfg)  # before any output is written or data is read
+    default_setup(cfg, args)
+    return cfg
+
+
+def main(args):
+    cfg = setup(args)
+    if args.eval_only:
+        model = Trainer.build_model(cfg)
+        NATSCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
+            cfg.MODEL.WEIGHTS, resume=args.resume
+        )
+        results = Trainer.test(cfg, model)
+        if comm.is_main_process():
+            verify_results(cfg, results)
+        return results
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
+
+
+if __name__ == "__main__":
+    args = default_argument_parser().parse_args()
+    print("Command Line Args:", args)
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
