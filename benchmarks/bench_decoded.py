@@ -87,7 +87,7 @@ def main():
     }
     print(
         f"device={args.device} threads={torch.get_num_threads()} input={args.size} "
-        f"split convs={n_split} repeats={args.repeats} (median, interleaved)"
+        f"channels_last={args.channels_last} split convs={n_split} repeats={args.repeats}"
     )
     print(f"| {'part':24s} | stock ms | decoded ms | ratio (median) | ratio (min) |")
     print(f"|{'-' * 26}|----------|------------|----------------|-------------|")

@@ -2,7 +2,7 @@
 """Weight-step time and peak memory of the NATS supernet vs. the stock detector, in one run.
 
 Faster R-CNN R50-FPN (configs/Base-NATS-RCNN-FPN.yaml: setting C, G=16; random weights,
-FrozenBN), one 512x672 image with 5 boxes, SGD weight step (forward + backward + step). Each
+BN), one 512x672 image with 5 boxes, SGD weight step (forward + backward + step). Each
 variant runs in its own subprocess (so its peak RSS is its own); variants alternate for
 --rounds rounds and the fastest round counts. The arithmetic floor is the ratio of fvcore FLOP
 counts (inference forward of the whole detector): a supernet step cannot be faster than that.
@@ -48,7 +48,7 @@ def _build(args, variant):
     add_nats_config(cfg)
     cfg.merge_from_file(os.path.join(ROOT, args.config))
     cfg.MODEL.DEVICE, cfg.MODEL.WEIGHTS = args.device, ""
-    cfg.MODEL.RESNETS.NORM = "FrozenBN"
+    cfg.MODEL.RESNETS.NORM = "BN"  # random init: FrozenBN (identity) lets activations blow up
     cfg.MODEL.BACKBONE.NAME = VARIANTS[variant]
     model = build_model(cfg)
     for _, alpha in arch_parameters(model):
@@ -74,6 +74,7 @@ def _inputs(args):
 def worker(args, variant):
     """Build one variant, run warm-up + timed weight steps; print a JSON line."""
     import torch
+    from detectron2.utils.events import EventStorage
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -83,6 +84,7 @@ def worker(args, variant):
     model.train()
     batch = _inputs(args)
     times = []
+    storage = EventStorage(0).__enter__()  # the RPN/ROI heads write their metrics into it
     for i in range(args.warmup + args.steps):
         if cuda:
             torch.cuda.synchronize()
@@ -95,6 +97,7 @@ def worker(args, variant):
             torch.cuda.synchronize()
         if i >= args.warmup:
             times.append(time.perf_counter() - t)
+        storage.step()
     peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else (_rss_kb("VmHWM") - base_rss) / 1024
     print(json.dumps({"variant": variant, "times": times, "peak_mib": peak}), flush=True)
 

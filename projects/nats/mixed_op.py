@@ -13,11 +13,14 @@ When a checkpoint fills ``weight`` but has none of the ``replicas.*`` (a stock c
 replica is filled with a copy of the loaded ``weight`` (and absent logits keep their values), so
 no missing-key warning is raised for them.
 
-Speed: group i's output is sum_g softmax(alpha_i)_g * conv(x, W_g), and since the mixing weight
-is a per-output-channel scale, it is folded into the (small) weights: the op runs
-``out = sum_g conv(x, W_g * w_g[:, None, None, None])``. Autograd then keeps only ``x`` (shared
-by all replicas) and the folded weights, and the logits' gradient comes from the weight
-gradients the conv backward computes anyway: no per-candidate activation is stored or scaled.
+Speed: group i's output is sum_g softmax(alpha_i)_g * conv(x, W_g), with the mixing weights
+expanded once per forward to one scale per output channel and accumulated in place. A
+per-output-channel scale can multiply either the replica's output or its weight
+(``conv(x, W_g * w_g[:, None, None, None])``); the op scales whichever tensor is smaller
+(``scale_mode="auto"``). Folded into the weights, autograd keeps no per-candidate activation
+(only ``x``, shared by all replicas) and the logits' gradient comes from the weight gradient
+that the conv backward computes anyway; on the activations, a candidate's output is kept only
+when the logits need a gradient.
 """
 
 import torch
@@ -33,6 +36,10 @@ def _replica_key(dilation):
 
 class MixedDilationConv(nn.Module):
     """Per-channel-group softmax mixture of dilated 3x3 convs followed by one norm."""
+
+    # where the mixing weights are applied: "weights" (folded into each replica's weight),
+    # "activations" (each replica's output) or "auto" (whichever tensor is smaller)
+    scale_mode = "auto"
 
     def __init__(
         self,
@@ -113,16 +120,29 @@ class MixedDilationConv(nn.Module):
         per_group = self.out_channels // self.num_groups
         return F.softmax(self.alpha, dim=1).repeat_interleave(per_group, dim=0)
 
+    def _fold_into_weights(self, x):
+        if self.scale_mode != "auto":
+            return self.scale_mode == "weights"
+        out_numel = x.shape[0] * self.out_channels
+        for size, stride in zip(x.shape[-2:], self.stride):
+            out_numel *= (size - 1) // stride + 1
+        return self.weight.numel() <= out_numel
+
     def forward(self, x):
-        mix = self.mixing_weights().to(dtype=self.weight.dtype)
+        mix = self.mixing_weights().to(dtype=x.dtype)
         weights = self.candidate_weights()
-        order = [self.anchor] + [i for i in range(len(weights)) if i != self.anchor]
+        fold = self._fold_into_weights(x)
         out = None
-        for i in order:
-            dilation = self.candidates[i]
-            w = weights[i] * mix[:, i, None, None, None]
+        for i in [self.anchor] + [i for i in range(len(weights)) if i != self.anchor]:
+            dilation, w, m = self.candidates[i], weights[i], mix[:, i]
+            if fold:  # scale the weight's output channels: no activation kept for the mix
+                w = w * m[:, None, None, None]
             y = F.conv2d(x, w, None, self.stride, dilation, dilation, self.groups)
-            out = y if out is None else out.add_(y)
+            if fold:
+                out = y if out is None else out.add_(y)
+            else:  # scale the output: cheaper when it is smaller than the weight
+                m = m[None, :, None, None]
+                out = y * m if out is None else out.addcmul_(y, m)
         if self.norm is not None:
             out = self.norm(out)
         return out
