@@ -3,8 +3,8 @@
 weight split with architecture steps on the architecture split, logs the architecture as it
 learns and writes ``OUTPUT_DIR/architecture.json`` plus a heatmap of the chosen dilations.
 
-    python search_net.py --config-file configs/NATS-Search/faster_rcnn_R_50_FPN_nats_search_G16.yaml \
-        --num-gpus 8
+    python search_net.py --num-gpus 8 \
+        --config-file configs/NATS-Search/faster_rcnn_R_50_FPN_nats_search_G16.yaml
     python search_net.py --config-file configs/NATS-Search/demo_shapes_R_50_FPN_tiny.yaml  # CPU
     python search_net.py --config-file ... --resume          # continue from OUTPUT_DIR exactly
 """

@@ -12,6 +12,8 @@ counts (inference forward of the whole detector): a supernet step cannot be fast
 """
 
 import argparse
+import ctypes
+import gc
 import json
 import os
 import statistics
@@ -35,6 +37,18 @@ def _rss_kb(field):
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def _reset_peak():
+    """Return memory to the OS and restart the peak-RSS counter; the current RSS in kB."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS
+    except OSError:
+        pass
+    return _rss_kb("VmRSS")
 
 
 def _build(args, variant):
@@ -98,8 +112,17 @@ def worker(args, variant):
         if i >= args.warmup:
             times.append(time.perf_counter() - t)
         storage.step()
-    peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else (_rss_kb("VmHWM") - base_rss) / 1024
-    print(json.dumps({"variant": variant, "times": times, "peak_mib": peak}), flush=True)
+        if i + 1 == args.warmup:  # weights and optimizer state exist: what a step adds is next
+            state_rss = _reset_peak()
+            if cuda:
+                torch.cuda.reset_peak_memory_stats()
+    if cuda:
+        peak = torch.cuda.max_memory_allocated() / 2**20
+        state = torch.cuda.memory_allocated() / 2**20
+    else:
+        peak, state = (_rss_kb("VmHWM") - base_rss) / 1024, (state_rss - base_rss) / 1024
+    result = {"variant": variant, "times": times, "peak_mib": peak, "state_mib": state}
+    print(json.dumps(result), flush=True)
 
 
 def flop_counts(args):
@@ -129,21 +152,30 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--size", type=int, nargs=2, default=(512, 672))
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument(
+        "--variants", nargs="+", default=["stock", "supernet"], choices=list(VARIANTS)
+    )
     parser.add_argument("--worker", choices=list(VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args, args.worker)
 
     flops = flop_counts(args)
-    results = {v: {"times": [], "peak_mib": []} for v in args.variants}
+    results = {v: {"times": [], "peak_mib": [], "state_mib": []} for v in args.variants}
     for r in range(args.rounds):
         for variant in args.variants:
             cmd = [sys.executable, os.path.abspath(__file__), "--worker", variant]
-            cmd += ["--device", args.device, "--threads", str(args.threads), "--config", args.config]
+            cmd += [
+                "--device",
+                args.device,
+                "--threads",
+                str(args.threads),
+                "--config",
+                args.config,
+            ]
             cmd += ["--size", *map(str, args.size), "--steps", str(args.steps)]
             cmd += ["--warmup", str(args.warmup)]
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -153,22 +185,38 @@ def main():
             res = json.loads(lines[-1])
             results[variant]["times"].append(statistics.median(res["times"]))
             results[variant]["peak_mib"].append(res["peak_mib"])
+            results[variant]["state_mib"].append(res["state_mib"])
             print(f"round {r}: {variant}: {results[variant]['times'][-1]:.3f} s/step", flush=True)
 
     (f_stock, b_stock), (f_super, b_super) = flops["stock"], flops["supernet"]
     floor = f_super / f_stock
-    print(f"\nFaster R-CNN R50-FPN, {args.size[0]}x{args.size[1]}, 1 image, device={args.device}, "
-          f"{args.threads} threads; best of {args.rounds} rounds x median of {args.steps} steps")
-    print(f"fvcore GFLOPs (inference): stock {f_stock / 1e9:.1f} (bottom-up {b_stock / 1e9:.1f}), "
-          f"supernet {f_super / 1e9:.1f} (bottom-up {b_super / 1e9:.1f}) -> floor {floor:.3f}x")
-    base_t = min(results["stock"]["times"])
-    base_m = max(results["stock"]["peak_mib"])
-    header = f"{'variant':<22}{'s/step':>9}{'time x':>9}{'/ floor':>9}{'peak MiB':>10}{'mem x':>8}"
+    print(
+        f"\nFaster R-CNN R50-FPN, {args.size[0]}x{args.size[1]}, 1 image, device={args.device}, "
+        f"{args.threads} threads; best of {args.rounds} rounds x median of {args.steps} steps"
+    )
+    print(
+        f"fvcore GFLOPs (inference): stock {f_stock / 1e9:.1f} (bottom-up {b_stock / 1e9:.1f}), "
+        f"supernet {f_super / 1e9:.1f} (bottom-up {b_super / 1e9:.1f}) -> floor {floor:.3f}x"
+    )
+    base = {k: min(v) if k == "times" else max(v) for k, v in results["stock"].items()}
+    header = (
+        f"{'variant':<22}{'s/step':>8}{'time x':>8}{'/ floor':>8}{'peak MiB':>10}{'mem x':>7}"
+        f"{'state MiB':>11}{'step MiB':>10}{'step x':>8}"
+    )
     print(header + "\n" + "-" * len(header))
     for variant in args.variants:
-        t, m = min(results[variant]["times"]), max(results[variant]["peak_mib"])
-        vs_floor = (t / base_t) / (floor if variant != "stock" else 1.0)
-        print(f"{variant:<22}{t:>9.3f}{t / base_t:>9.3f}{vs_floor:>9.3f}{m:>10.0f}{m / base_m:>8.3f}")
+        res = results[variant]
+        t, m, st = min(res["times"]), max(res["peak_mib"]), max(res["state_mib"])
+        vs_floor = (t / base["times"]) / (floor if variant != "stock" else 1.0)
+        step, base_step = m - st, base["peak_mib"] - base["state_mib"]
+        print(
+            f"{variant:<22}{t:>8.2f}{t / base['times']:>8.3f}{vs_floor:>8.3f}{m:>10.0f}"
+            f"{m / base['peak_mib']:>7.3f}{st:>11.0f}{step:>10.0f}{step / base_step:>8.3f}"
+        )
+    print(
+        "peak: weights + optimizer state + the step's transient memory (RSS above the interpreter "
+        "before the build; CUDA: max allocated); state: after the warm-up step; step = peak - state"
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Search schedule, splits and resumable loaders (no model needed)."""
 
+import os
+
 import pytest
 from common import register_tiny_shapes, tiny_cfg
 
@@ -10,6 +12,8 @@ from projects.nats.search import (
     split_by_image_id,
 )
 from projects.nats.search.schedule import build_weight_lr_scheduler
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _search_cfg(epochs, warmup_epochs, max_iter, warmup_iters=0):
@@ -92,7 +96,12 @@ def _stream(seed=3, rank=0, world_size=1):
         return {"image_id": d["image_id"], "draw": float(np.random.rand())}
 
     return SeededBatchStream(
-        dataset=dicts, mapper=mapper, batch_size=2, seed=seed, name="weight", rank=rank,
+        dataset=dicts,
+        mapper=mapper,
+        batch_size=2,
+        seed=seed,
+        name="weight",
+        rank=rank,
         world_size=world_size,
     )
 
@@ -122,3 +131,32 @@ def test_loader_with_workers_matches_single_process():
     two = ResumableLoader(_stream(), num_workers=2)
     two.set_start_iter(1)
     assert _take(two, 5) == full[1:]
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        n
+        for n in os.listdir(os.path.join(ROOT, "configs", "NATS-Search"))
+        if n.endswith(".yaml") and not n.startswith("Base-")
+    ),
+)
+def test_search_configs_load_and_schedule(name):
+    from detectron2.config import get_cfg
+
+    from projects.nats import add_nats_config
+    from projects.nats.search_space import parse_search_space
+
+    cfg = get_cfg()
+    add_nats_config(cfg)
+    cfg.merge_from_file(os.path.join(ROOT, "configs", "NATS-Search", name))
+    parse_search_space(cfg)  # candidates and group division are valid
+    assert cfg.MODEL.BACKBONE.NAME.startswith("build_nats_supernet_")
+    if name.startswith("demo_"):
+        assert resolve_search_schedule(cfg, 120).max_iter == 120  # 2 epochs of 120 / 2 images
+        return
+    # The paper's runs: 82783 coco_2014_train images, 8 per batch, 25 epochs, 10 warm-up.
+    assert cfg.SOLVER.IMS_PER_BATCH == 8 and cfg.MODEL.RESNETS.NORM == "SyncBN"
+    assert cfg.MODEL.NATS.SEARCH.ARCH.DATASETS == ("coco_2014_valminusminival",)
+    s = resolve_search_schedule(cfg, 82783)
+    assert (s.max_iter, s.arch_start_iter) == (258697, 103479)

@@ -44,7 +44,9 @@ def test_search_net_writes_architecture_and_heatmap(tmp_path):
     arch = load_architecture(os.path.join(tmp_path, "architecture.json"))
     assert arch.meta["iteration"] == 8
     assert arch.group_mode == "count" and arch.group_value == 4
-    assert sorted(b.split(".")[0] for b in arch.blocks) == ["res3"] * 4 + ["res4"] * 6 + ["res5"] * 3
+    assert (
+        sorted(b.split(".")[0] for b in arch.blocks) == ["res3"] * 4 + ["res4"] * 6 + ["res5"] * 3
+    )
     with open(os.path.join(tmp_path, "architecture_heatmap.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     with open(os.path.join(tmp_path, "metrics.json")) as f:

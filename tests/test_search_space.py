@@ -9,7 +9,6 @@ from projects.nats import add_nats_config
 from projects.nats.config import SETTING_C_RES5, SETTING_C_RES34
 from projects.nats.search_space import num_channel_groups, parse_search_space
 
-
 ROOT = Path(__file__).resolve().parents[1]
 
 

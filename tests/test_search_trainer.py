@@ -144,3 +144,17 @@ def test_resume_is_bit_identical(tmp_path):
     assert all(
         torch.equal(sa["state"][k]["exp_avg"], sb["state"][k]["exp_avg"]) for k in sa["state"]
     )
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="AMP training needs CUDA")
+def test_amp_search_steps_and_checkpoints_both_scalers(tmp_path):
+    cfg = search_cfg(tmp_path, max_iter=3, warmup_iters=1)
+    cfg.MODEL.DEVICE, cfg.SOLVER.AMP.ENABLED = "cuda", True
+    trainer = build(cfg)
+    trainer.resume_or_load(resume=False)
+    logits, _ = split_state(trainer)
+    trainer.train()
+    assert type(trainer._trainer).__name__ == "AMPSearchStepTrainer"
+    assert changed(logits, split_state(trainer)[0])
+    state = trainer.state_dict()["_trainer"]
+    assert {"grad_scaler", "arch_grad_scaler", "arch_optimizer", "optimizer"} <= set(state)

@@ -35,8 +35,10 @@ def stock_name(name):
     return name.replace("nats_supernet_", "")
 
 
-def test_mixed_op_equals_weighted_sum_of_convs():
+@pytest.mark.parametrize("scale_mode", ["weights", "activations", "auto"])
+def test_mixed_op_equals_weighted_sum_of_convs(scale_mode, monkeypatch):
     torch.manual_seed(0)
+    monkeypatch.setattr(MixedDilationConv, "scale_mode", scale_mode)
     cands = [(1, 1), (2, 2), (1, 3), (3, 1)]
     op = MixedDilationConv(6, 8, candidates=cands, num_groups=4, stride=2, groups=2)
     with torch.no_grad():
@@ -51,10 +53,18 @@ def test_mixed_op_equals_weighted_sum_of_convs():
         for i in range(4):
             expected[:, 2 * i : 2 * i + 2] += probs[i, g] * y[:, 2 * i : 2 * i + 2]
     torch.testing.assert_close(op(x), expected, rtol=1e-5, atol=1e-5)
+    target = torch.randn_like(expected)  # and the same gradients as the explicit sum
+    params = [op.alpha] + weights
+    got = torch.autograd.grad((op(x) * target).sum(), params)
+    ref = torch.autograd.grad((expected * target).sum(), params)
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_gradients_reach_every_logit_and_replica():
+@pytest.mark.parametrize("scale_mode", ["weights", "activations"])
+def test_gradients_reach_every_logit_and_replica(scale_mode, monkeypatch):
     torch.manual_seed(1)
+    monkeypatch.setattr(MixedDilationConv, "scale_mode", scale_mode)
     op = MixedDilationConv(4, 8, candidates=SETTING_C_RES5, num_groups=8, norm=None)
     with torch.no_grad():
         op.alpha.normal_()
@@ -125,7 +135,9 @@ def test_freeze_and_weight_optimizer_exclude_logits():
     cfg.MODEL.RESNETS.NORM = "FrozenBN"
     model = build_model(cfg)
     ops = dict(mixed_ops(model))
-    assert not ops["res4.0"].weight.requires_grad and not ops["res4.0"].replicas["2x2"].requires_grad
+    assert (
+        not ops["res4.0"].weight.requires_grad and not ops["res4.0"].replicas["2x2"].requires_grad
+    )
     assert isinstance(ops["res4.0"].norm, FrozenBatchNorm2d)
     assert all(alpha.requires_grad for _, alpha in arch_parameters(model))
     assert ops["res5.0"].weight.requires_grad
@@ -162,7 +174,7 @@ def _one_hot_11(model):
 
 
 def _c2_name(key):
-    """Detectron2 ResNet key -> Caffe2 (Detectron1) blob name, the inverse of Detectron2's rename."""
+    """Detectron2 ResNet key -> Caffe2 (Detectron1) blob name (inverse of the c2 renaming)."""
     stem = {"stem.conv1.weight": "conv1_w"}
     if key in stem:
         return stem[key]

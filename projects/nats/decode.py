@@ -36,9 +36,7 @@ def _block_list(source):
     if isinstance(source, nn.Module):
         from .arch_params import mixed_ops
 
-        return [
-            (name, op.alpha, op.candidates, op.out_channels) for name, op in mixed_ops(source)
-        ]
+        return [(name, op.alpha, op.candidates, op.out_channels) for name, op in mixed_ops(source)]
     return list(source)
 
 

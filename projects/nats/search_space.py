@@ -19,7 +19,7 @@ GROUP_MODES = ("count", "channels")
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """What ``MODEL.NATS`` asks to search; ``candidates`` maps each searched stage to its (dh, dw)."""
+    """What ``MODEL.NATS`` asks to search; ``candidates``: searched stage -> its (dh, dw)s."""
 
     stages: Tuple[str, ...]
     candidates: Dict[str, Tuple[Tuple[int, int], ...]]
@@ -53,9 +53,7 @@ def parse_candidates(value, key):
             or len(d) != 2
             or not all(_is_int(v) and v >= 1 for v in d)
         ):
-            raise ValueError(
-                f"{key}[{i}] must be a [dh, dw] pair of positive integers, got {d!r}"
-            )
+            raise ValueError(f"{key}[{i}] must be a [dh, dw] pair of positive integers, got {d!r}")
         out.append((int(d[0]), int(d[1])))
     if len(set(out)) != len(out):
         raise ValueError(f"{key} lists a dilation twice: {[list(d) for d in out]}")

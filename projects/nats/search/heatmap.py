@@ -51,7 +51,10 @@ def save_architecture_heatmap(arch, path, *, title="NATS architecture"):
     norm = BoundaryNorm(np.arange(-1.5, num_cands), cmap.N)
     heights = [len(choices[s][0]) + 1.5 for s in order]
     fig, axes = plt.subplots(
-        len(order), 1, figsize=(10, 0.4 * sum(heights) + 1.5), squeeze=False,
+        len(order),
+        1,
+        figsize=(10, 0.4 * sum(heights) + 1.5),
+        squeeze=False,
         gridspec_kw={"height_ratios": heights},
     )
     for ax, stage in zip(axes[:, 0], order):
@@ -66,7 +69,10 @@ def save_architecture_heatmap(arch, path, *, title="NATS architecture"):
                 Patch(color=cmap(norm(i)), label=f"({c[0]},{c[1]})")
                 for i, c in enumerate(arch.candidates[stage])
             ],
-            title="(dh, dw)", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small",
+            title="(dh, dw)",
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize="small",
         )
     fig.suptitle(title)
     fig.tight_layout()

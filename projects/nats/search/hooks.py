@@ -47,9 +47,7 @@ def block_statistics(alpha):
 class ArchitectureLogger(HookBase):
     """Logs the architecture as it learns; writes architecture.json and the heatmap."""
 
-    def __init__(
-        self, *, blocks, decode_fn, period, checkpoint_period, output_dir, heatmap=True
-    ):
+    def __init__(self, *, blocks, decode_fn, period, checkpoint_period, output_dir, heatmap=True):
         """``blocks``: ``[(block_name, alpha, candidates)]``; ``decode_fn(iteration)`` returns
         the current :class:`Architecture`. Register on rank 0 only (it writes files)."""
         self._blocks = blocks
@@ -94,5 +92,7 @@ class ArchitectureLogger(HookBase):
         arch = self.write_architecture(self.trainer.max_iter)
         logger.info(f"Wrote the searched architecture to {self.architecture_path}")
         if self._heatmap:
-            save_architecture_heatmap(arch, self.heatmap_path, title="NATS search: chosen dilations")
+            save_architecture_heatmap(
+                arch, self.heatmap_path, title="NATS search: chosen dilations"
+            )
             logger.info(f"Wrote the architecture heatmap to {self.heatmap_path}")

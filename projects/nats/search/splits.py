@@ -39,7 +39,10 @@ def split_by_image_id(dataset_dicts, fraction, seed):
         )
     order = sorted(
         range(len(dataset_dicts)),
-        key=lambda i: (_hash_key(dataset_dicts[i]["image_id"], seed), str(dataset_dicts[i]["image_id"])),
+        key=lambda i: (
+            _hash_key(dataset_dicts[i]["image_id"], seed),
+            str(dataset_dicts[i]["image_id"]),
+        ),
     )
     arch_idx = set(order[:num_arch])
     weight = [d for i, d in enumerate(dataset_dicts) if i not in arch_idx]

@@ -79,7 +79,9 @@ class SearchTrainer(DefaultTrainer):
         self.arch_params = arch
         self.scheduler = build_weight_lr_scheduler(cfg, optimizer, self.schedule.max_iter)
         self.arch_scheduler = build_arch_lr_scheduler(arch_optimizer, self.schedule.max_iter)
-        self.checkpointer = DetectionCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.checkpointer = DetectionCheckpointer(
+            model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self)
+        )
         self.start_iter = 0
         self.max_iter = self.schedule.max_iter
         self.cfg = cfg
@@ -97,8 +99,14 @@ class SearchTrainer(DefaultTrainer):
     def build_search_loader(cls, cfg, dataset_dicts, split, seed):
         """A resumable loader of one split ("weight": SOLVER.IMS_PER_BATCH images per step,
         "arch": MODEL.NATS.SEARCH.ARCH.IMS_PER_BATCH)."""
-        total = cfg.SOLVER.IMS_PER_BATCH if split == "weight" else cfg.MODEL.NATS.SEARCH.ARCH.IMS_PER_BATCH
-        key = "SOLVER.IMS_PER_BATCH" if split == "weight" else "MODEL.NATS.SEARCH.ARCH.IMS_PER_BATCH"
+        total = (
+            cfg.SOLVER.IMS_PER_BATCH
+            if split == "weight"
+            else cfg.MODEL.NATS.SEARCH.ARCH.IMS_PER_BATCH
+        )
+        key = (
+            "SOLVER.IMS_PER_BATCH" if split == "weight" else "MODEL.NATS.SEARCH.ARCH.IMS_PER_BATCH"
+        )
         world = comm.get_world_size()
         if total <= 0 or total % world:
             raise ValueError(f"{key}={total} must be a positive multiple of the {world} processes")
@@ -167,7 +175,11 @@ class SearchTrainer(DefaultTrainer):
 
     def decode_architecture(self, iteration):
         """The architecture the logits decode to now (eq. 4-6), with search metadata."""
-        meta = {"iteration": iteration, "max_iter": self.max_iter, "weights": self.cfg.MODEL.WEIGHTS}
+        meta = {
+            "iteration": iteration,
+            "max_iter": self.max_iter,
+            "weights": self.cfg.MODEL.WEIGHTS,
+        }
         return decode_search_architecture(self._trainer._inner_model, self.cfg, meta=meta)
 
     @classmethod
@@ -184,8 +196,12 @@ class SearchTrainer(DefaultTrainer):
         scale = new.SOLVER.IMS_PER_BATCH / old_ims
         frozen = new.is_frozen()
         new.defrost()
-        new.MODEL.NATS.SEARCH.ARCH.IMS_PER_BATCH = int(round(cfg.MODEL.NATS.SEARCH.ARCH.IMS_PER_BATCH * scale))
-        new.MODEL.NATS.SEARCH.BASE_LR_END = cfg.MODEL.NATS.SEARCH.BASE_LR_END * new.SOLVER.BASE_LR / old_lr
+        new.MODEL.NATS.SEARCH.ARCH.IMS_PER_BATCH = int(
+            round(cfg.MODEL.NATS.SEARCH.ARCH.IMS_PER_BATCH * scale)
+        )
+        new.MODEL.NATS.SEARCH.BASE_LR_END = (
+            cfg.MODEL.NATS.SEARCH.BASE_LR_END * new.SOLVER.BASE_LR / old_lr
+        )
         if frozen:
             new.freeze()
         return new
