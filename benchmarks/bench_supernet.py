@@ -2,10 +2,11 @@
 """Weight-step time and peak memory of the NATS supernet vs. the stock detector, in one run.
 
 Faster R-CNN R50-FPN (configs/Base-NATS-RCNN-FPN.yaml: setting C, G=16; random weights,
-BN), one 512x672 image with 5 boxes, SGD weight step (forward + backward + step). Each
-variant runs in its own subprocess (so its peak RSS is its own); variants alternate for
---rounds rounds and the fastest round counts. The arithmetic floor is the ratio of fvcore FLOP
-counts (inference forward of the whole detector): a supernet step cannot be faster than that.
+BN), one 512x672 image with 5 boxes, one SGD weight step as the product runs it: Detectron2's
+``SimpleTrainer.run_step`` for the stock model, the search's ``SearchStepTrainer.run_step``
+(architecture steps off) for the supernet. Each variant runs in its own subprocess (so its peak
+RSS is its own); variants alternate for --rounds rounds and the fastest round counts. The
+arithmetic floor is the ratio of fvcore FLOP counts (inference forward of the whole detector).
 
     python benchmarks/bench_supernet.py                   # CPU, 2 threads, ~3-4 minutes
     python benchmarks/bench_supernet.py --device cuda --steps 20
@@ -14,12 +15,15 @@ counts (inference forward of the whole detector): a supernet step cannot be fast
 import argparse
 import ctypes
 import gc
+import itertools
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
+
+import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -71,7 +75,6 @@ def _build(args, variant):
 
 
 def _inputs(args):
-    import torch
     from detectron2.structures import Boxes, Instances
 
     h, w = args.size
@@ -85,9 +88,45 @@ def _inputs(args):
     return [{"image": image, "instances": inst.to(args.device), "height": h, "width": w}]
 
 
+class _RepeatLoader:
+    """The same batch forever, with the interface ``SearchStepTrainer`` restarts loaders by."""
+
+    def __init__(self, batch):
+        self.batch, self.stream = batch, type("Stream", (), {"seed": 0})()
+
+    def set_start_iter(self, start_iter):
+        pass
+
+    def __iter__(self):
+        return itertools.repeat(self.batch)
+
+
+def _step_trainer(variant, model, optimizer, batch):
+    """The step the product runs: Detectron2's ``SimpleTrainer`` for the stock model; for the
+    supernet, the search's ``SearchStepTrainer`` with weight steps only (logits frozen)."""
+    from detectron2.engine import SimpleTrainer
+
+    from projects.nats.arch_params import arch_parameters
+    from projects.nats.search.step import SearchStepTrainer
+
+    if variant == "stock":
+        return SimpleTrainer(model, _RepeatLoader(batch), optimizer)
+    if variant == "supernet+logit grads":  # not a search step: the weight step with logit grads
+        return SimpleTrainer(model, _RepeatLoader(batch), optimizer)
+    return SearchStepTrainer(
+        model=model,
+        data_loader=_RepeatLoader(batch),
+        optimizer=optimizer,
+        arch_data_loader=_RepeatLoader(batch),
+        arch_optimizer=torch.optim.Adam([a for _, a in arch_parameters(model)]),
+        arch_params=arch_parameters(model),
+        arch_start_iter=10**9,  # weight steps only
+        seed=0,
+    )
+
+
 def worker(args, variant):
     """Build one variant, run warm-up + timed weight steps; print a JSON line."""
-    import torch
     from detectron2.utils.events import EventStorage
 
     torch.set_num_threads(args.threads)
@@ -96,38 +135,37 @@ def worker(args, variant):
     base_rss = _rss_kb("VmRSS")
     cfg, model, optimizer = _build(args, variant)
     model.train()
-    batch = _inputs(args)
+    trainer = _step_trainer(variant, model, optimizer, _inputs(args))
     times = []
-    storage = EventStorage(0).__enter__()  # the RPN/ROI heads write their metrics into it
-    for i in range(args.warmup + args.steps):
-        if cuda:
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        losses = sum(model(batch).values())
-        optimizer.zero_grad()
-        losses.backward()
-        optimizer.step()
-        if cuda:
-            torch.cuda.synchronize()
-        if i >= args.warmup:
-            times.append(time.perf_counter() - t)
-        storage.step()
-        if i + 1 == args.warmup:  # weights and optimizer state exist: what a step adds is next
-            state_rss = _reset_peak()
+    with EventStorage(0) as storage:  # the RPN/ROI heads and the trainer write metrics into it
+        for i in range(args.warmup + args.steps):
+            trainer.iter = storage.iter = i
             if cuda:
-                torch.cuda.reset_peak_memory_stats()
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            trainer.run_step()
+            if cuda:
+                torch.cuda.synchronize()
+            if i >= args.warmup:
+                times.append(time.perf_counter() - t)
+            if i + 1 == args.warmup:  # weights and optimizer state exist: what a step adds is next
+                state_rss = _reset_peak()
+                if cuda:
+                    torch.cuda.reset_peak_memory_stats()
     if cuda:
         peak = torch.cuda.max_memory_allocated() / 2**20
         state = torch.cuda.memory_allocated() / 2**20
+        process = torch.cuda.max_memory_reserved() / 2**20
     else:
         peak, state = (_rss_kb("VmHWM") - base_rss) / 1024, (state_rss - base_rss) / 1024
+        process = _rss_kb("VmHWM") / 1024
     result = {"variant": variant, "times": times, "peak_mib": peak, "state_mib": state}
+    result["process_mib"] = process
     print(json.dumps(result), flush=True)
 
 
 def flop_counts(args):
     """fvcore FLOPs of the whole detector's inference forward, per variant."""
-    import torch
     from fvcore.nn import FlopCountAnalysis
 
     from projects.nats.export import tracing_adapter_class
@@ -164,7 +202,8 @@ def main():
         return worker(args, args.worker)
 
     flops = flop_counts(args)
-    results = {v: {"times": [], "peak_mib": [], "state_mib": []} for v in args.variants}
+    keys = ("times", "peak_mib", "state_mib", "process_mib")
+    results = {v: {k: [] for k in keys} for v in args.variants}
     for r in range(args.rounds):
         for variant in args.variants:
             cmd = [sys.executable, os.path.abspath(__file__), "--worker", variant]
@@ -186,6 +225,7 @@ def main():
             results[variant]["times"].append(statistics.median(res["times"]))
             results[variant]["peak_mib"].append(res["peak_mib"])
             results[variant]["state_mib"].append(res["state_mib"])
+            results[variant]["process_mib"].append(res["process_mib"])
             print(f"round {r}: {variant}: {results[variant]['times'][-1]:.3f} s/step", flush=True)
 
     (f_stock, b_stock), (f_super, b_super) = flops["stock"], flops["supernet"]
@@ -201,21 +241,26 @@ def main():
     base = {k: min(v) if k == "times" else max(v) for k, v in results["stock"].items()}
     header = (
         f"{'variant':<22}{'s/step':>8}{'time x':>8}{'/ floor':>8}{'peak MiB':>10}{'mem x':>7}"
-        f"{'state MiB':>11}{'step MiB':>10}{'step x':>8}"
+        f"{'process MiB':>13}{'proc x':>8}{'state MiB':>11}{'step MiB':>10}{'step x':>8}"
     )
     print(header + "\n" + "-" * len(header))
     for variant in args.variants:
         res = results[variant]
         t, m, st = min(res["times"]), max(res["peak_mib"]), max(res["state_mib"])
+        proc = max(res["process_mib"])
         vs_floor = (t / base["times"]) / (floor if variant != "stock" else 1.0)
         step, base_step = m - st, base["peak_mib"] - base["state_mib"]
         print(
             f"{variant:<22}{t:>8.2f}{t / base['times']:>8.3f}{vs_floor:>8.3f}{m:>10.0f}"
-            f"{m / base['peak_mib']:>7.3f}{st:>11.0f}{step:>10.0f}{step / base_step:>8.3f}"
+            f"{m / base['peak_mib']:>7.3f}{proc:>13.0f}{proc / base['process_mib']:>8.3f}"
+            f"{st:>11.0f}{step:>10.0f}{step / base_step:>8.3f}"
         )
     print(
-        "peak: weights + optimizer state + the step's transient memory (RSS above the interpreter "
-        "before the build; CUDA: max allocated); state: after the warm-up step; step = peak - state"
+        "peak: the model's own memory, weights + optimizer state + the step's transient memory "
+        "(RSS above the interpreter with torch imported, before the build; CUDA: max allocated); "
+        "process: the whole process's peak RSS, as /usr/bin/time reports it (CUDA: max reserved); "
+        "state: after the warm-up step (the stock SimpleTrainer keeps the gradients, the search "
+        "step frees them); step = peak - state"
     )
 
 

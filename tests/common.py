@@ -3,9 +3,9 @@
 import os
 
 from detectron2.config import get_cfg
+from detectron2.data import DatasetCatalog
 
 from projects.nats import add_nats_config, register_nats_shapes
-from detectron2.data import DatasetCatalog
 
 __all__ = ["tiny_cfg", "register_tiny_shapes"]
 

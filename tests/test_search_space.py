@@ -84,14 +84,16 @@ def test_bad_config_names_key_and_accepted_values(key, value, message):
 @pytest.mark.parametrize(
     "preset,res3,res5",
     [
-        ("setting_A", [(1, 1), (3, 3)], [(1, 1), (3, 3), (5, 5)]),
-        ("setting_B", [(1, 1), (2, 2), (3, 3)], [(d, d) for d in range(1, 6)]),
-        ("setting_C", [tuple(d) for d in SETTING_C_RES34], [tuple(d) for d in SETTING_C_RES5]),
+        ("G16_genoA", [(1, 1), (3, 3)], [(1, 1), (3, 3), (5, 5)]),
+        ("G16_genoB", [(1, 1), (2, 2), (3, 3)], [(d, d) for d in range(1, 6)]),
+        ("G16", [tuple(d) for d in SETTING_C_RES34], [tuple(d) for d in SETTING_C_RES5]),
     ],
 )
 def test_genotype_presets_table5(preset, res3, res5):
     cfg = nats_cfg()
-    cfg.merge_from_file(str(ROOT / "configs/NATS-Search/genotypes" / f"{preset}.yaml"))
+    cfg.merge_from_file(
+        str(ROOT / f"configs/NATS-Search/faster_rcnn_R_50_FPN_nats_search_{preset}.yaml")
+    )
     space = parse_search_space(cfg)
     assert list(space.candidates["res3"]) == res3 == list(space.candidates["res4"])
     assert list(space.candidates["res5"]) == res5

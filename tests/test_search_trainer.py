@@ -92,6 +92,9 @@ def test_weight_step_moves_only_weights_and_arch_step_only_logits(searched):
         # requires_grad is restored: logits off, trainable weights on.
         assert all(not a.requires_grad for a in step.arch_params)
         assert all(p.requires_grad for p in step._weights)
+        # A whole search step frees the weight gradients once SGD has used them (memory).
+        step.run_step()
+        assert all(p.grad is None for p in model.parameters()), "weight gradients kept"
 
 
 def test_arch_metrics_have_their_own_names(searched):

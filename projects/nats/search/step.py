@@ -7,6 +7,11 @@ unwrapped model on a batch of the architecture split with only the logits requir
 ranks and steps Adam. Its forward and metrics sit in ``EventStorage.name_scope("arch")``, since
 the RPN/ROI heads write scalars during forward. Every step reseeds the RNGs from
 (seed, iteration, rank), so a resumed run repeats an uninterrupted one exactly.
+
+Memory: the weight gradients are freed as soon as the weight optimizer has used them (Detectron2
+keeps them until the next backward), so neither the architecture step nor the next forward runs
+beside a stale copy of every weight's gradient: with setting C's dilated replicas that copy is
+several hundred MiB.
 """
 
 import contextlib
@@ -54,6 +59,7 @@ class _SearchStepMixin:
     def run_step(self):
         seed_rngs(derive_seed(self.seed, "weight-step", self.iter, comm.get_rank()))
         super().run_step()
+        self.optimizer.zero_grad(set_to_none=True)  # used: free them before the next forward
         if self.is_arch_iter(self.iter):
             self.run_arch_step()
 
