@@ -17,18 +17,20 @@ from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.utils import comm
 
 from projects.nats import add_nats_config
-from projects.nats.search import SearchTrainer
+from projects.nats.search import SearchTrainer, check_search_config
 
 __all__ = ["setup", "main"]
 
 
 def setup(args):
-    """Config from file + command-line overrides, with the NATS keys; Detectron2's usual setup."""
+    """Config from file + command-line overrides, with the NATS keys, checked before Detectron2's
+    usual setup writes anything to OUTPUT_DIR."""
     cfg = get_cfg()
     add_nats_config(cfg)
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
     cfg.freeze()
+    check_search_config(cfg)
     default_setup(cfg, args)
     return cfg
 

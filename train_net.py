@@ -9,6 +9,7 @@
     python train_net.py --config-file ... --resume      # continue from OUTPUT_DIR/last_checkpoint
 """
 
+import os
 import weakref
 
 from detectron2.config import get_cfg
@@ -17,7 +18,7 @@ from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 
 from projects.nats import add_nats_config, build_coco_evaluator
-from projects.nats.checkpoint import NATSCheckpointer
+from projects.nats.checkpoint import NATSCheckpointer, check_weights_file
 from projects.nats.decoded import check_architecture_file
 
 __all__ = ["Trainer", "setup", "main"]
@@ -32,11 +33,13 @@ NATS_BACKBONES = (
 class Trainer(DefaultTrainer):
     """``DefaultTrainer`` with COCO evaluation and torchvision-aware checkpoint loading."""
 
-    def __init__(self, cfg):
-        super().__init__(cfg)
+    def build_hooks(self):
+        # DefaultTrainer.__init__ made a DetectionCheckpointer just before asking for the hooks:
+        # resume and the periodic checkpoints go through NATSCheckpointer instead.
         self.checkpointer = NATSCheckpointer(
-            self._trainer.model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self)
+            self._trainer.model, self.cfg.OUTPUT_DIR, trainer=weakref.proxy(self)
         )
+        return super().build_hooks()
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
@@ -44,14 +47,22 @@ class Trainer(DefaultTrainer):
 
 
 def setup(args):
-    """Config from file + command-line overrides; a NATS config's architecture file must exist."""
+    """Config from file + command-line overrides, checked before any output or data is touched:
+    the architecture file of a NATS config and a local MODEL.WEIGHTS must exist."""
     cfg = get_cfg()
     add_nats_config(cfg)
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
     cfg.freeze()
+    if "supernet" in cfg.MODEL.BACKBONE.NAME:
+        raise ValueError(
+            f"MODEL.BACKBONE.NAME = {cfg.MODEL.BACKBONE.NAME} is a search supernet: search it with "
+            f"search_net.py, then retrain the decoded network (one of {list(NATS_BACKBONES)})"
+        )
     if cfg.MODEL.BACKBONE.NAME in NATS_BACKBONES:
-        check_architecture_file(cfg)  # before any output is written or data is read
+        check_architecture_file(cfg)
+    if not (args.resume and os.path.exists(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint"))):
+        check_weights_file(cfg)  # what will be loaded, unless a run is resumed
     default_setup(cfg, args)
     return cfg
 

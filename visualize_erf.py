@@ -5,7 +5,8 @@ Example (stock vs NATS, as in the paper's Fig. 4)::
 
     python visualize_erf.py --output output/erf.png \
         --panel "R50:configs/Baselines/faster_rcnn_R_50_FPN_1x.yaml:output/base/model_final.pth" \
-        --panel "R50-NATS:configs/NATS/faster_rcnn_R_50_FPN_nats_G16_1x.yaml:output/nats/model_final.pth"
+        --panel "NATS:configs/NATS/faster_rcnn_R_50_FPN_nats_G16_1x.yaml:output/nats/model.pth" \
+        MODEL.NATS.ARCHITECTURE output/search/architecture.json
 
 Each panel is ``LABEL:CONFIG[:WEIGHTS]``; trailing ``KEY VALUE`` pairs override every config.
 """
@@ -16,12 +17,13 @@ import logging
 import os
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from detectron2.utils.logger import setup_logger
 
 from projects.nats import add_nats_config
+from projects.nats.atomic import atomic_open
+from projects.nats.checkpoint import NATSCheckpointer
 from projects.nats.erf import compute_erf, erf_radius, save_erf_figure
 
 logger = logging.getLogger("nats.erf")
@@ -42,7 +44,7 @@ def setup(config_file, opts, weights=None):
 def backbone_erf(cfg, feature, size):
     """Build the detector, load its weights, and return the ERF of ``feature`` in its ResNet."""
     model = build_model(cfg)
-    DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    NATSCheckpointer(model).load(cfg.MODEL.WEIGHTS)
     bottom_up = getattr(model.backbone, "bottom_up", model.backbone)
     if not hasattr(bottom_up, feature):
         raise ValueError(f"--feature {feature!r} is not a stage of the backbone; use res2..res5")
@@ -77,9 +79,8 @@ def main(argv=None):
     radii = {
         k: {"radius50": erf_radius(v, 0.5), "radius90": erf_radius(v, 0.9)} for k, v in erfs.items()
     }
-    with open(args.output + ".json.tmp", "w") as f:
+    with atomic_open(os.path.splitext(args.output)[0] + ".json", "w") as f:
         json.dump(radii, f, indent=1)
-    os.replace(args.output + ".json.tmp", os.path.splitext(args.output)[0] + ".json")
     logger.info(f"wrote {args.output}")
     return radii
 

@@ -26,6 +26,8 @@ from detectron2.modeling import build_model  # noqa: E402
 from projects.nats import add_nats_config  # noqa: E402
 from projects.nats.split_conv import SplitDilationConv  # noqa: E402
 
+__all__ = ["main"]
+
 REFERENCE = "configs/NATS/architectures/reference_R50_G16_settingC.json"
 
 

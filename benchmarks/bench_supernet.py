@@ -24,6 +24,9 @@ import sys
 import time
 
 import torch
+import torch.nn.functional as F
+
+__all__ = ["worker", "flop_counts", "main"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -32,7 +35,20 @@ VARIANTS = {
     "stock": "build_resnet_fpn_backbone",
     "supernet": "build_nats_supernet_resnet_fpn_backbone",  # logits frozen, as in a weight step
     "supernet+logit grads": "build_nats_supernet_resnet_fpn_backbone",
+    # the textbook mixed op (every candidate's output kept, scaled, summed) in a stock step
+    "straightforward": "build_nats_supernet_resnet_fpn_backbone",
 }
+
+
+def _straightforward_forward(self, x):
+    """sum_g softmax(alpha)_g * conv_g(x), every candidate's output materialised."""
+    mix = self.mixing_weights().to(dtype=x.dtype)
+    outs = [
+        F.conv2d(x, w, None, self.stride, d, d, self.groups)
+        for d, w in zip(self.candidates, self.candidate_weights())
+    ]
+    out = sum(y * mix[None, :, i, None, None] for i, y in enumerate(outs))
+    return self.norm(out) if self.norm is not None else out
 
 
 def _rss_kb(field):
@@ -68,6 +84,10 @@ def _build(args, variant):
     cfg.MODEL.DEVICE, cfg.MODEL.WEIGHTS = args.device, ""
     cfg.MODEL.RESNETS.NORM = "BN"  # random init: FrozenBN (identity) lets activations blow up
     cfg.MODEL.BACKBONE.NAME = VARIANTS[variant]
+    if variant == "straightforward":
+        from projects.nats.mixed_op import MixedDilationConv
+
+        MixedDilationConv.forward = _straightforward_forward
     model = build_model(cfg)
     for _, alpha in arch_parameters(model):
         alpha.requires_grad_(variant == "supernet+logit grads")
@@ -111,7 +131,7 @@ def _step_trainer(variant, model, optimizer, batch):
 
     if variant == "stock":
         return SimpleTrainer(model, _RepeatLoader(batch), optimizer)
-    if variant == "supernet+logit grads":  # not a search step: the weight step with logit grads
+    if variant in ("supernet+logit grads", "straightforward"):  # Detectron2's step as it is
         return SimpleTrainer(model, _RepeatLoader(batch), optimizer)
     return SearchStepTrainer(
         model=model,

@@ -66,10 +66,10 @@ def main():
     )
 
     print("\n=== summary (nats_shapes_val, bbox)")
-    print(f"{'model':<10}" + "".join(f"{k:>8}" for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")))
+    keys = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+    print(f"{'model':<10}" + "".join(f"{k:>8}" for k in keys))
     for name, d in (("baseline", base_dir), ("NATS", nats_dir)):
         m = final_metrics(d)
-        keys = ("AP", "AP50", "AP75", "APs", "APm", "APl")
         print(f"{name:<10}" + "".join(f"{m.get('bbox/' + k, float('nan')):>8.2f}" for k in keys))
     with open(os.path.join(out, "erf.json")) as f:
         radii = json.load(f)

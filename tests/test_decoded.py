@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from common import tiny_cfg
 from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.layers import Conv2d
 from detectron2.modeling import build_backbone, build_model
 from fvcore.nn import FlopCountAnalysis as FvcoreFlops
 
@@ -112,6 +113,8 @@ def test_all_11_equals_stock_and_any_architecture_loads_stock_keys(tmp_path):
         a, b = stock(x), decoded(x)
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-5)
+    for block in decoded.bottom_up.res4:  # all groups chose one genotype: a plain conv
+        assert type(block.conv2) is Conv2d and block.conv2.dilation == (1, 1)
     for seed in (1, 2):
         other = build_backbone(decoded_cfg(tmp_path, num_groups=8, seed=seed))
         shapes = {k: v.shape for k, v in other.state_dict().items()}

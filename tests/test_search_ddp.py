@@ -9,6 +9,8 @@ from detectron2.engine import hooks
 from detectron2.utils import comm
 from test_search_trainer import build, changed, search_cfg, split_state
 
+import projects.nats.search.hooks as search_hooks
+
 WORLD_SIZE = 2
 
 
@@ -19,6 +21,9 @@ def _rank_main(rank, init_file, output_dir):
         "gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD_SIZE
     )
     comm._LOCAL_PROCESS_GROUP = dist.new_group(list(range(WORLD_SIZE)))  # as d2's launch sets it
+    writes = []
+    save = search_hooks.save_architecture
+    search_hooks.save_architecture = lambda arch, path: writes.append(path) or save(arch, path)
     try:
         cfg = search_cfg(output_dir, max_iter=4, warmup_iters=2)
         cfg.SOLVER.IMS_PER_BATCH = 2  # 1 image per rank, as in the paper
@@ -31,15 +36,14 @@ def _rank_main(rank, init_file, output_dir):
         )
         trainer.train()
         batches = [trainer._trainer.data_loader.stream.batch(b)[0]["image_id"] for b in range(4)]
-        torch.save({"snapshots": snapshots, "image_ids": batches}, f"{output_dir}/rank{rank}.pth")
+        result = {"snapshots": snapshots, "image_ids": batches, "writes": writes}
+        torch.save(result, f"{output_dir}/rank{rank}.pth")
     finally:
         dist.destroy_process_group()
 
 
 def test_two_process_search_keeps_ranks_identical(tmp_path):
-    mp.spawn(
-        _rank_main, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=WORLD_SIZE, join=True
-    )
+    mp.spawn(_rank_main, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=WORLD_SIZE, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pth", weights_only=False) for r in range(WORLD_SIZE)]
     # Each rank reads its own images of the weight split...
     assert ranks[0]["image_ids"] != ranks[1]["image_ids"]
@@ -54,4 +58,6 @@ def test_two_process_search_keeps_ranks_identical(tmp_path):
         moved = changed(snaps0[it][0], snaps0[it + 1][0])
         # Architecture steps on the same iterations on every rank: none in warm-up, then all.
         assert moved == (set() if it < 2 else set(snaps0[it][0])), f"iteration {it}"
-    assert os.path.exists(tmp_path / "architecture.json")  # rank 0 writes it, once
+    # Only rank 0 writes architecture.json (at the checkpoint and at the end).
+    assert ranks[0]["writes"] and not ranks[1]["writes"]
+    assert os.path.exists(tmp_path / "architecture.json")

@@ -4,11 +4,18 @@ import json
 import os
 
 import pytest
+import torch
+import torchvision
 from common import register_tiny_shapes
+from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser
+from test_search_trainer import search_cfg
 
 import search_net
+from projects.nats import add_nats_config
+from projects.nats.arch_params import mixed_ops
 from projects.nats.architecture import load_architecture
+from projects.nats.search import SearchTrainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "configs", "NATS-Search", "demo_shapes_R_50_FPN_tiny.yaml")
@@ -53,9 +60,56 @@ def test_search_net_writes_architecture_and_heatmap(tmp_path):
         records = [json.loads(line) for line in f]
     assert "arch/res5.2/entropy" in records[-1] and "arch/res3.0/I_1x1" in records[-1]
     assert records[-1]["iteration"] == 7
-    assert not [n for n in os.listdir(tmp_path) if n.startswith(".architecture-")]  # atomic
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]  # atomic writes
 
 
 def test_epochs_conflicting_with_max_iter_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"MODEL.NATS.SEARCH.EPOCHS=2 .*SOLVER.MAX_ITER=5"):
         search_net.main(_args(tmp_path, "SOLVER.MAX_ITER", "5"))
+
+
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("MODEL.BACKBONE.NAME", "build_resnet_fpn_backbone", "a search needs a NATS supernet"),
+        ("MODEL.NATS.SEARCH.ARCH.BASE_LR", "-0.01", r"ARCH.BASE_LR must be a number > 0"),
+        ("MODEL.NATS.SEARCH.ARCH.WEIGHT_DECAY", "-1.0", r"ARCH.WEIGHT_DECAY must be a number >= 0"),
+        ("MODEL.NATS.GROUPS.VALUE", "0", r"MODEL.NATS.GROUPS.VALUE"),
+        ("MODEL.WEIGHTS", "/no/such/R-50.pkl", r"MODEL.WEIGHTS = /no/such/R-50.pkl does not exist"),
+    ],
+)
+def test_bad_search_config_stops_before_data_and_output(tmp_path, key, value, message):
+    out = tmp_path / "never_created"
+    args = _args(out, key, value, "DATASETS.TRAIN", "('no_such_dataset',)")
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        search_net.setup(args)
+    assert not out.exists()
+    cfg = get_cfg()
+    add_nats_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    with pytest.raises((ValueError, FileNotFoundError), match=message):  # not the dataset's error
+        SearchTrainer(cfg)
+
+
+def test_search_starts_from_torchvision_imagenet_weights(tmp_path):
+    # A narrow torchvision ResNet-50 (bottleneck widths 8-64): its names are converted at load,
+    # and every dilated replica starts from its 3x3 weight.
+    torch.manual_seed(0)
+    tv = torchvision.models.resnet.ResNet(
+        torchvision.models.resnet.Bottleneck, [3, 4, 6, 3], width_per_group=8
+    )
+    weights = tmp_path / "resnet50-narrow.pth"
+    torch.save(tv.state_dict(), weights)
+    cfg = search_cfg(tmp_path / "search", max_iter=1, warmup_iters=0)
+    cfg.MODEL.RESNETS.STEM_OUT_CHANNELS, cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64, 256
+    cfg.MODEL.RESNETS.STRIDE_IN_1X1 = False
+    cfg.MODEL.WEIGHTS = str(weights)
+    trainer = SearchTrainer(cfg)
+    trainer.resume_or_load(resume=False)
+    ops = dict(mixed_ops(trainer.model))
+    for name, tv_name in (("res3.1", "layer2.1"), ("res5.2", "layer4.2")):
+        pretrained = tv.state_dict()[f"{tv_name}.conv2.weight"]
+        replicas = [ops[name].weight, *ops[name].replicas.values()]
+        assert len(replicas) == len(ops[name].candidates)
+        assert all(torch.equal(w, pretrained) for w in replicas), name

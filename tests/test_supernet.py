@@ -75,8 +75,10 @@ def test_gradients_reach_every_logit_and_replica(scale_mode, monkeypatch):
         assert w.grad is not None and w.grad.abs().sum() > 0
 
 
-def test_shapes_strides_and_logits_follow_group_modes():
+@pytest.mark.parametrize("depth", [50, 101])
+def test_shapes_strides_and_logits_follow_group_modes(depth):
     cfg = supernet_cfg(value=4)
+    cfg.MODEL.RESNETS.DEPTH = depth
     stock_cfg = cfg.clone()
     stock_cfg.MODEL.BACKBONE.NAME = "build_resnet_fpn_backbone"
     supernet, stock = build_backbone(cfg), build_backbone(stock_cfg)
@@ -85,7 +87,7 @@ def test_shapes_strides_and_logits_follow_group_modes():
     out, ref = supernet(x), stock(x)
     assert {k: v.shape for k, v in out.items()} == {k: v.shape for k, v in ref.items()}
     arch = arch_parameters(supernet)
-    depth_blocks = {"res3": 4, "res4": 6, "res5": 3}
+    depth_blocks = {"res3": 4, "res4": 6 if depth == 50 else 23, "res5": 3}
     assert [n for n, _ in arch] == [f"{s}.{i}" for s, n in depth_blocks.items() for i in range(n)]
     for name, alpha in arch:
         k = len(SETTING_C_RES5 if name.startswith("res5") else SETTING_C_RES34)
@@ -93,6 +95,8 @@ def test_shapes_strides_and_logits_follow_group_modes():
     assert all(isinstance(b, NATSSupernetBottleneck) for b in supernet.bottom_up.res4)
     assert not isinstance(supernet.bottom_up.res2[0].conv2, MixedDilationConv)
 
+    if depth != 50:
+        return
     cfg = supernet_cfg(mode="channels", value=8)  # widths 16/32/64 (res3/4/5) -> 2/4/8 groups
     ops = dict(mixed_ops(build_backbone(cfg)))
     assert ops["res3.1"].alpha.shape == (2, 5)
@@ -127,6 +131,27 @@ def test_resnext_and_misaligned_division():
     cfg.MODEL.NATS.GROUPS.MODE, cfg.MODEL.NATS.GROUPS.VALUE = "channels", 8
     with pytest.raises(ValueError, match=r"cuts through its conv groups of 16 channels"):
         build_backbone(cfg)
+
+
+@pytest.mark.parametrize(
+    "norm,norm_type",
+    [
+        ("FrozenBN", FrozenBatchNorm2d),
+        ("BN", torch.nn.BatchNorm2d),
+        ("SyncBN", torch.nn.SyncBatchNorm),
+    ],
+)
+def test_one_norm_after_the_mix_of_each_type(norm, norm_type):
+    cfg = supernet_cfg()
+    cfg.MODEL.RESNETS.NORM = norm
+    cfg.MODEL.BACKBONE.FREEZE_AT = 2
+    backbone = build_backbone(cfg)
+    for name, op in mixed_ops(backbone):
+        assert type(op.norm) is norm_type, name
+        assert op.norm.num_features == op.out_channels
+    assert all(alpha.requires_grad for _, alpha in arch_parameters(backbone))
+    norm_keys = [k for k in backbone.state_dict() if k.startswith("bottom_up.res4.0.conv2.norm.")]
+    assert "bottom_up.res4.0.conv2.norm.weight" in norm_keys  # the stock key layout
 
 
 def test_freeze_and_weight_optimizer_exclude_logits():

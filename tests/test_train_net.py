@@ -6,9 +6,11 @@ import math
 import os
 
 import pytest
+from detectron2.engine import hooks
 from test_decoded import decoded_cfg
 
 import train_net
+from projects.nats.checkpoint import NATSCheckpointer
 
 
 def _args(config_file, *opts, eval_only=False, resume=False):
@@ -54,3 +56,27 @@ def test_missing_architecture_stops_before_setup(tmp_path):
     ):
         train_net.setup(_args(config_file))
     assert not os.path.exists(cfg.OUTPUT_DIR)  # nothing written
+
+
+def test_supernet_and_missing_weights_stop_before_setup(tmp_path):
+    cfg = decoded_cfg(tmp_path)
+    cfg.OUTPUT_DIR = str(tmp_path / "never_created")
+    config_file = tmp_path / "bad.yaml"
+    cfg.MODEL.BACKBONE.NAME = "build_nats_supernet_resnet_fpn_backbone"
+    config_file.write_text(cfg.dump())
+    with pytest.raises(ValueError, match="MODEL.BACKBONE.NAME = .* search it with search_net.py"):
+        train_net.setup(_args(config_file))
+    cfg.MODEL.BACKBONE.NAME = "build_nats_resnet_fpn_backbone"
+    cfg.MODEL.WEIGHTS = str(tmp_path / "X-101-32x4d.pkl")
+    config_file.write_text(cfg.dump())
+    with pytest.raises(FileNotFoundError, match="MODEL.WEIGHTS = .*X-101-32x4d.pkl does not exist"):
+        train_net.setup(_args(config_file, eval_only=True))
+    assert not os.path.exists(cfg.OUTPUT_DIR)  # nothing written
+
+
+def test_trainer_checkpoints_through_nats_checkpointer(tmp_path):
+    cfg = decoded_cfg(tmp_path, num_groups=8, seed=7, norm="BN")
+    trainer = train_net.Trainer(cfg)
+    periodic = [h for h in trainer._hooks if isinstance(h, hooks.PeriodicCheckpointer)]
+    assert periodic and all(h.checkpointer is trainer.checkpointer for h in periodic)
+    assert isinstance(trainer.checkpointer, NATSCheckpointer)

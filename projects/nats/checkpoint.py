@@ -1,17 +1,28 @@
 """Checkpoint loading: Detectron2's formats plus torchvision ImageNet ResNet/ResNeXt state dicts.
 
 Detectron2 converts torchvision names only in a tools/ script; :class:`NATSCheckpointer` does it
-at load time, so ``MODEL.WEIGHTS`` may name torchvision's ``resnet50-*.pth`` directly.
+at load time, so ``MODEL.WEIGHTS`` may name torchvision's ``resnet50-*.pth`` directly. It also
+writes checkpoints and the ``last_checkpoint`` tag atomically, so a run killed while saving
+leaves the previous checkpoint to resume from, not a truncated one.
 Torchvision weights expect RGB input and torchvision's normalization, and put the stride in
 the 3x3 conv: ``INPUT.FORMAT "RGB"``, ``MODEL.PIXEL_MEAN [123.675, 116.28, 103.53]``,
 ``MODEL.PIXEL_STD [58.395, 57.12, 57.375]``, ``MODEL.RESNETS.STRIDE_IN_1X1 False``.
 """
 
+import os
 import re
 
+import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
-__all__ = ["NATSCheckpointer", "is_torchvision_resnet", "convert_torchvision_resnet"]
+from .atomic import atomic_open
+
+__all__ = [
+    "NATSCheckpointer",
+    "check_weights_file",
+    "is_torchvision_resnet",
+    "convert_torchvision_resnet",
+]
 
 _BLOCK = re.compile(r"^layer(\d)\.(\d+)\.(.+)$")
 _BLOCK_PARTS = {"downsample.0": "shortcut", "downsample.1": "shortcut.norm"}
@@ -52,8 +63,40 @@ def convert_torchvision_resnet(state_dict):
     return out
 
 
+def check_weights_file(cfg):
+    """Stop before any work when ``MODEL.WEIGHTS`` names a local file that does not exist
+    (URLs such as ``detectron2://...`` are fetched later by the checkpointer)."""
+    path = cfg.MODEL.WEIGHTS
+    if path and "://" not in path and not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"MODEL.WEIGHTS = {path} does not exist: give an ImageNet checkpoint (Detectron2 "
+            "'.pkl', or a torchvision ResNet/ResNeXt '.pth'), a checkpoint of this project, or "
+            "'' to start from random initialisation"
+        )
+    return path
+
+
 class NATSCheckpointer(DetectionCheckpointer):
-    """``DetectionCheckpointer`` that also reads torchvision ResNet ``.pth`` files."""
+    """``DetectionCheckpointer`` that also reads torchvision ResNet ``.pth`` files and writes
+    its files atomically."""
+
+    def save(self, name, **kwargs):
+        """What ``Checkpointer.save`` stores, through a temporary file renamed into place."""
+        if not self.save_dir or not self.save_to_disk:
+            return
+        data = {"model": self.model.state_dict()}
+        data.update({key: obj.state_dict() for key, obj in self.checkpointables.items()})
+        data.update(kwargs)
+        basename = f"{name}.pth"
+        save_file = os.path.join(self.save_dir, basename)
+        self.logger.info(f"Saving checkpoint to {save_file}")
+        with atomic_open(save_file, "wb") as f:
+            torch.save(data, f)
+        self.tag_last_checkpoint(basename)
+
+    def tag_last_checkpoint(self, last_filename_basename):
+        with atomic_open(os.path.join(self.save_dir, "last_checkpoint"), "w") as f:
+            f.write(last_filename_basename)
 
     def _load_file(self, filename):
         loaded = super()._load_file(filename)

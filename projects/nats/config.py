@@ -1,4 +1,4 @@
-"""Config keys of NATS-D2, all under ``MODEL.NATS``; call ``add_nats_config(cfg)`` after get_cfg()."""
+"""Config keys of NATS-D2, all under ``MODEL.NATS``; ``add_nats_config(cfg)`` after get_cfg()."""
 
 from detectron2.config import CfgNode as CN
 

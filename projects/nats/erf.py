@@ -7,12 +7,12 @@ so any backbone (stock, supernet or decoded) works without knowing its output na
 """
 
 import contextlib
-import os
-import tempfile
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .atomic import atomic_open
 
 __all__ = ["linear_relus", "compute_erf", "erf_radius", "save_erf_figure"]
 
@@ -81,14 +81,8 @@ def save_erf_figure(erfs, path, *, mass=0.9):
         ax.set_title(f"{label}\n{int(mass * 100)}% radius: {erf_radius(erf, mass):.0f} px")
         ax.axis("off")
     fig.tight_layout()
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=directory)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_open(path, "wb") as f:
+            fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)

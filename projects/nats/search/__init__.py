@@ -1,4 +1,4 @@
-"""Architecture search (issue 4): the search trainer, its data loaders, schedules and hooks."""
+"""Architecture search (paper 3.2): the search trainer, its data loaders, schedules and hooks."""
 
 from .heatmap import save_architecture_heatmap
 from .hooks import ArchitectureLogger, ArchLRScheduler, block_statistics
@@ -11,7 +11,7 @@ from .schedule import (
 )
 from .splits import load_search_splits, split_by_image_id
 from .step import AMPSearchStepTrainer, SearchStepTrainer
-from .trainer import SearchTrainer, create_search_ddp_model
+from .trainer import SearchTrainer, check_search_config, create_search_ddp_model
 
 __all__ = [
     "AMPSearchStepTrainer",
@@ -25,6 +25,7 @@ __all__ = [
     "block_statistics",
     "build_arch_lr_scheduler",
     "build_weight_lr_scheduler",
+    "check_search_config",
     "create_search_ddp_model",
     "derive_seed",
     "load_search_splits",

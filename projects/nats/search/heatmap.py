@@ -4,10 +4,9 @@ One panel per stage, a row per block and a column per channel group, each cell c
 chosen candidate (dh, dw); easier to take in than ``architecture.json``.
 """
 
-import os
-import tempfile
-
 import numpy as np
+
+from ..atomic import atomic_open
 
 __all__ = ["architecture_choices", "save_architecture_heatmap"]
 
@@ -76,15 +75,9 @@ def save_architecture_heatmap(arch, path, *, title="NATS architecture"):
         )
     fig.suptitle(title)
     fig.tight_layout()
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".heatmap-", suffix=".png", dir=directory)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
+        with atomic_open(path, "wb") as f:
+            fig.savefig(f, format="png", dpi=100)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path

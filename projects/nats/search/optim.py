@@ -10,7 +10,7 @@ import torch
 
 from ..arch_params import arch_parameters, build_weight_optimizer
 
-__all__ = ["detach_arch_parameters", "build_search_optimizers"]
+__all__ = ["detach_arch_parameters", "check_arch_optimizer_config", "build_search_optimizers"]
 
 
 def detach_arch_parameters(model):
@@ -26,12 +26,24 @@ def detach_arch_parameters(model):
     return arch
 
 
+def check_arch_optimizer_config(cfg):
+    """Validate ``MODEL.NATS.SEARCH.ARCH.{BASE_LR, WEIGHT_DECAY, BETAS}``; return them."""
+    arch = cfg.MODEL.NATS.SEARCH.ARCH
+    lr, weight_decay, betas = arch.BASE_LR, arch.WEIGHT_DECAY, tuple(arch.BETAS)
+    if not isinstance(lr, (int, float)) or lr <= 0:
+        raise ValueError(f"MODEL.NATS.SEARCH.ARCH.BASE_LR must be a number > 0, got {lr!r}")
+    if not isinstance(weight_decay, (int, float)) or weight_decay < 0:
+        raise ValueError(
+            f"MODEL.NATS.SEARCH.ARCH.WEIGHT_DECAY must be a number >= 0, got {weight_decay!r}"
+        )
+    if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas):
+        raise ValueError(f"MODEL.NATS.SEARCH.ARCH.BETAS must be two numbers in [0, 1), got {betas}")
+    return lr, weight_decay, betas
+
+
 def build_search_optimizers(cfg, model, arch):
     """(weight SGD from SOLVER.* without the logits, logits' Adam from MODEL.NATS.SEARCH.ARCH)."""
-    lr, weight_decay = cfg.MODEL.NATS.SEARCH.ARCH.BASE_LR, cfg.MODEL.NATS.SEARCH.ARCH.WEIGHT_DECAY
-    betas = tuple(cfg.MODEL.NATS.SEARCH.ARCH.BETAS)
-    if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
-        raise ValueError(f"MODEL.NATS.SEARCH.ARCH.BETAS must be two numbers in [0, 1), got {betas}")
+    lr, weight_decay, betas = check_arch_optimizer_config(cfg)
     if any(alpha.requires_grad for _, alpha in arch):
         raise RuntimeError("call detach_arch_parameters(model) before building the optimizers")
     weight_opt = build_weight_optimizer(cfg, model)  # SOLVER.*, logits excluded

@@ -10,23 +10,25 @@ resume both loaders restart at the batches of the resumed iteration.
 import logging
 import weakref
 
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import DatasetMapper
 from detectron2.engine import DefaultTrainer, TrainerBase, hooks
 from detectron2.engine.defaults import create_ddp_model
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
+from ..arch_params import mixed_ops
+from ..checkpoint import NATSCheckpointer, check_weights_file
+from ..decode import decode_architecture_from_cfg
 from ..evaluation import build_coco_evaluator
-from .arch_io import decode_search_architecture, searched_blocks
+from ..search_space import parse_search_space
 from .hooks import ArchitectureLogger, ArchLRScheduler
 from .loader import ResumableLoader, SeededBatchStream
-from .optim import build_search_optimizers, detach_arch_parameters
+from .optim import build_search_optimizers, check_arch_optimizer_config, detach_arch_parameters
 from .schedule import build_arch_lr_scheduler, build_weight_lr_scheduler, resolve_search_schedule
 from .splits import load_search_splits
 from .step import AMPSearchStepTrainer, SearchStepTrainer
 
-__all__ = ["SearchTrainer", "create_search_ddp_model"]
+__all__ = ["SearchTrainer", "create_search_ddp_model", "check_search_config"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,20 @@ def create_search_ddp_model(model):
     return create_ddp_model(model, broadcast_buffers=False, **kwargs)
 
 
+def check_search_config(cfg):
+    """The checks that need no data: run before the datasets load, so a bad key stops at once."""
+    name = cfg.MODEL.BACKBONE.NAME
+    if not name.startswith("build_nats_supernet_"):
+        raise ValueError(
+            f"MODEL.BACKBONE.NAME = {name}: a search needs a NATS supernet backbone "
+            "(build_nats_supernet_resnet_fpn_backbone or build_nats_supernet_retinanet_"
+            "resnet_fpn_backbone)"
+        )
+    parse_search_space(cfg)
+    check_arch_optimizer_config(cfg)
+    check_weights_file(cfg)
+
+
 class SearchTrainer(DefaultTrainer):
     """Alternating weight/architecture optimization on two splits, with Detectron2's hooks."""
 
@@ -45,6 +61,7 @@ class SearchTrainer(DefaultTrainer):
         TrainerBase.__init__(self)
         if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
             setup_logger()
+        check_search_config(cfg)
         cfg = self.auto_scale_workers(cfg, comm.get_world_size())
         weight_dicts, arch_dicts = load_search_splits(cfg)
         self.schedule = resolve_search_schedule(cfg, len(weight_dicts))
@@ -79,9 +96,7 @@ class SearchTrainer(DefaultTrainer):
         self.arch_params = arch
         self.scheduler = build_weight_lr_scheduler(cfg, optimizer, self.schedule.max_iter)
         self.arch_scheduler = build_arch_lr_scheduler(arch_optimizer, self.schedule.max_iter)
-        self.checkpointer = DetectionCheckpointer(
-            model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self)
-        )
+        self.checkpointer = NATSCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
         self.start_iter = 0
         self.max_iter = self.schedule.max_iter
         self.cfg = cfg
@@ -170,8 +185,9 @@ class SearchTrainer(DefaultTrainer):
         return ret
 
     def searched_blocks(self):
-        """``[(block_name, alpha, candidates)]`` of the supernet, in logit order."""
-        return searched_blocks(self._trainer._inner_model)
+        """``[(block_name, alpha, candidates)]`` of the supernet's mixed ops, in module order."""
+        ops = mixed_ops(self._trainer._inner_model)
+        return [(name, op.alpha, [tuple(c) for c in op.candidates]) for name, op in ops]
 
     def decode_architecture(self, iteration):
         """The architecture the logits decode to now (eq. 4-6), with search metadata."""
@@ -180,7 +196,7 @@ class SearchTrainer(DefaultTrainer):
             "max_iter": self.max_iter,
             "weights": self.cfg.MODEL.WEIGHTS,
         }
-        return decode_search_architecture(self._trainer._inner_model, self.cfg, meta=meta)
+        return decode_architecture_from_cfg(self._trainer._inner_model, self.cfg, meta=meta)
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
