@@ -39,7 +39,9 @@ def seeded_architecture(*, stages=R50_STAGES, num_groups=16, seed=0):
             logits = torch.randn(num_groups, len(candidates[stage]), generator=gen)
             blocks[f"{stage}.{i}"] = decode_block(logits, candidates[stage], channels)
     meta = {"source": "benchmarks/make_reference_architecture.py", "seed": seed, "setting": "C"}
-    return Architecture(candidates, "count", num_groups, blocks, meta)
+    return Architecture(
+        candidates=candidates, group_mode="count", group_value=num_groups, blocks=blocks, meta=meta
+    )
 
 
 if __name__ == "__main__":

@@ -44,9 +44,12 @@ def random_architecture(resnet, *, num_groups=4, seed=0, only_11=False):
             for j, d in enumerate(cands[stage]):
                 chosen = tuple(k for k in range(num_groups) if ind[k] == j)
                 if chosen:
-                    genotypes.append(Genotype(d, c // num_groups * len(chosen), chosen))
-            blocks[f"{stage}.{i}"] = BlockArchitecture(c, num_groups, tuple(genotypes))
-    return Architecture(cands, "count", num_groups, blocks)
+                    channels = c // num_groups * len(chosen)
+                    genotypes.append(Genotype(dilation=d, channels=channels, groups=chosen))
+            blocks[f"{stage}.{i}"] = BlockArchitecture(
+                out_channels=c, num_groups=num_groups, genotypes=tuple(genotypes)
+            )
+    return Architecture(candidates=cands, group_mode="count", group_value=num_groups, blocks=blocks)
 
 
 def decoded_cfg(

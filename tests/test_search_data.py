@@ -11,7 +11,7 @@ from projects.nats.search import (
     resolve_search_schedule,
     split_by_image_id,
 )
-from projects.nats.search.schedule import build_weight_lr_scheduler
+from projects.nats.search.schedule import SearchSchedule, build_weight_lr_scheduler
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,6 +32,15 @@ def test_epochs_define_iterations():
     assert (s.max_iter, s.arch_start_iter, s.iters_per_epoch) == (313, 125, 12.5)
     # The same count in SOLVER.MAX_ITER is not a conflict.
     assert resolve_search_schedule(_search_cfg(25, 10, 313), 100).max_iter == 313
+
+
+def test_search_schedule_is_keyword_only_and_frozen():
+    schedule = SearchSchedule(max_iter=10, arch_start_iter=4, iters_per_epoch=2.5)
+    assert (schedule.max_iter, schedule.arch_start_iter) == (10, 4)
+    with pytest.raises(TypeError):
+        SearchSchedule(10, 4, 2.5)
+    with pytest.raises(AttributeError):  # frozen (FrozenInstanceError)
+        schedule.max_iter = 20
 
 
 def test_epochs_conflicting_with_max_iter_are_refused():

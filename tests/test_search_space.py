@@ -7,7 +7,7 @@ from detectron2.config import get_cfg
 
 from projects.nats import add_nats_config
 from projects.nats.config import SETTING_C_RES5, SETTING_C_RES34
-from projects.nats.search_space import num_channel_groups, parse_search_space
+from projects.nats.search_space import SearchSpace, num_channel_groups, parse_search_space
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,3 +105,14 @@ def test_channels_mode_overrides_base_cleanly():
     cfg.merge_from_list(["MODEL.NATS.GROUPS.MODE", "channels", "MODEL.NATS.GROUPS.VALUE", 32])
     space = parse_search_space(cfg)
     assert [space.num_groups(c) for c in (128, 256, 512)] == [4, 8, 16]
+
+
+def test_search_space_is_keyword_only_and_frozen():
+    space = SearchSpace(
+        stages=("res4",), candidates={"res4": ((1, 1),)}, group_mode="count", group_value=4
+    )
+    assert space.num_groups(64) == 4
+    with pytest.raises(TypeError):
+        SearchSpace(("res4",), {"res4": ((1, 1),)}, "count", 4)
+    with pytest.raises(AttributeError):  # frozen (FrozenInstanceError)
+        space.group_value = 8

@@ -28,8 +28,12 @@ def decode_block(alpha, candidates, out_channels):
     for g, dilation in enumerate(candidates):
         chosen = tuple(i for i, c in enumerate(ind) if c == g)
         if chosen:  # I^g = len(chosen) / N > 0 (eq. 5); C_out^g = C_out * I^g (eq. 6)
-            genotypes.append(Genotype(tuple(dilation), per_group * len(chosen), chosen))
-    return BlockArchitecture(out_channels, num_groups, tuple(genotypes))
+            genotypes.append(
+                Genotype(dilation=tuple(dilation), channels=per_group * len(chosen), groups=chosen)
+            )
+    return BlockArchitecture(
+        out_channels=out_channels, num_groups=num_groups, genotypes=tuple(genotypes)
+    )
 
 
 def _block_list(source):
@@ -64,7 +68,13 @@ def decode_architecture(source, *, group_mode, group_value, candidates=None, met
                 f"block {name} was searched over {cands}, but stage {stage} lists {known}"
             )
         decoded[name] = decode_block(alpha, cands, out_channels)
-    arch = Architecture(stage_candidates, group_mode, group_value, decoded, dict(meta or {}))
+    arch = Architecture(
+        candidates=stage_candidates,
+        group_mode=group_mode,
+        group_value=group_value,
+        blocks=decoded,
+        meta=dict(meta or {}),
+    )
     return Architecture.from_dict(arch.to_dict(), source="decoded architecture")  # validated
 
 

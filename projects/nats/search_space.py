@@ -17,7 +17,7 @@ STAGE_NAMES = ("res2", "res3", "res4", "res5")
 GROUP_MODES = ("count", "channels")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SearchSpace:
     """What ``MODEL.NATS`` asks to search; ``candidates``: searched stage -> its (dh, dw)s."""
 
@@ -83,7 +83,9 @@ def parse_search_space(cfg):
         raise ValueError(f"MODEL.NATS.GROUPS.MODE must be one of {list(GROUP_MODES)}, got {mode!r}")
     if not _is_int(value) or value < 1:
         raise ValueError(f"MODEL.NATS.GROUPS.VALUE must be a positive integer, got {value!r}")
-    return SearchSpace(tuple(stages), candidates, mode, value)
+    return SearchSpace(
+        stages=tuple(stages), candidates=candidates, group_mode=mode, group_value=value
+    )
 
 
 def num_channel_groups(out_channels, *, mode, value, conv_groups=1, where="a searched conv"):

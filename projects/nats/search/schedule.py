@@ -19,7 +19,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SearchSchedule:
     max_iter: int  # total iterations (one weight step each)
     arch_start_iter: int  # first iteration with an architecture step
