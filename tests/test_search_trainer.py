@@ -161,3 +161,23 @@ def test_amp_search_steps_and_checkpoints_both_scalers(tmp_path):
     assert changed(logits, split_state(trainer)[0])
     state = trainer.state_dict()["_trainer"]
     assert {"grad_scaler", "arch_grad_scaler", "arch_optimizer", "optimizer"} <= set(state)
+
+
+def test_amp_architecture_step_plumbing_on_cpu(tmp_path):
+    # The AMP weight step is Detectron2's AMPTrainer (CUDA only); the architecture step's AMP
+    # plumbing (autocast, its own GradScaler, checkpointed) runs here with the scaler disabled.
+    cfg = search_cfg(tmp_path, max_iter=3, warmup_iters=0)
+    cfg.SOLVER.AMP.ENABLED = True
+    with pytest.warns(UserWarning, match="CUDA is not available"):
+        trainer = build(cfg)
+    step = trainer._trainer
+    assert type(step).__name__ == "AMPSearchStepTrainer"
+    logits, weights = split_state(trainer)
+    with EventStorage(0):
+        step.iter = 0
+        step.run_arch_step()
+    l1, w1 = split_state(trainer)
+    assert changed(logits, l1) == set(logits) and not changed(weights, w1)
+    state = trainer.state_dict()["_trainer"]
+    assert {"grad_scaler", "arch_grad_scaler", "arch_optimizer", "optimizer"} <= set(state)
+    step.load_state_dict(state)
