@@ -30,7 +30,7 @@ def setup(args):
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
     cfg.freeze()
-    check_search_config(cfg)
+    check_search_config(cfg, resume=args.resume)
     default_setup(cfg, args)
     return cfg
 

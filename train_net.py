@@ -9,7 +9,6 @@
     python train_net.py --config-file ... --resume      # continue from OUTPUT_DIR/last_checkpoint
 """
 
-import os
 import weakref
 
 from detectron2.config import get_cfg
@@ -61,8 +60,7 @@ def setup(args):
         )
     if cfg.MODEL.BACKBONE.NAME in NATS_BACKBONES:
         check_architecture_file(cfg)
-    if not (args.resume and os.path.exists(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint"))):
-        check_weights_file(cfg)  # what will be loaded, unless a run is resumed
+    check_weights_file(cfg, resume=args.resume)
     default_setup(cfg, args)
     return cfg
 

@@ -72,6 +72,9 @@ def test_supernet_and_missing_weights_stop_before_setup(tmp_path):
     with pytest.raises(FileNotFoundError, match="MODEL.WEIGHTS = .*X-101-32x4d.pkl does not exist"):
         train_net.setup(_args(config_file, eval_only=True))
     assert not os.path.exists(cfg.OUTPUT_DIR)  # nothing written
+    os.makedirs(cfg.OUTPUT_DIR)  # a run to resume: its own checkpoint replaces MODEL.WEIGHTS
+    open(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint"), "w").write("model_0000009.pth")
+    assert train_net.setup(_args(config_file, resume=True)).MODEL.WEIGHTS == cfg.MODEL.WEIGHTS
 
 
 def test_trainer_checkpoints_through_nats_checkpointer(tmp_path):

@@ -63,10 +63,13 @@ def convert_torchvision_resnet(state_dict):
     return out
 
 
-def check_weights_file(cfg):
+def check_weights_file(cfg, *, resume=False):
     """Stop before any work when ``MODEL.WEIGHTS`` names a local file that does not exist
-    (URLs such as ``detectron2://...`` are fetched later by the checkpointer)."""
+    (URLs such as ``detectron2://...`` are fetched later by the checkpointer). With ``resume``
+    and a ``last_checkpoint`` in OUTPUT_DIR, that checkpoint is loaded instead: no check."""
     path = cfg.MODEL.WEIGHTS
+    if resume and os.path.exists(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint")):
+        return path
     if path and "://" not in path and not os.path.isfile(path):
         raise FileNotFoundError(
             f"MODEL.WEIGHTS = {path} does not exist: give an ImageNet checkpoint (Detectron2 "

@@ -40,8 +40,9 @@ def create_search_ddp_model(model):
     return create_ddp_model(model, broadcast_buffers=False, **kwargs)
 
 
-def check_search_config(cfg):
-    """The checks that need no data: run before the datasets load, so a bad key stops at once."""
+def check_search_config(cfg, *, resume=True):
+    """The checks that need no data: run before the datasets load, so a bad key stops at once
+    (``resume``: a ``last_checkpoint`` in OUTPUT_DIR, if any, replaces MODEL.WEIGHTS)."""
     name = cfg.MODEL.BACKBONE.NAME
     if not name.startswith("build_nats_supernet_"):
         raise ValueError(
@@ -51,7 +52,7 @@ def check_search_config(cfg):
         )
     parse_search_space(cfg)
     check_arch_optimizer_config(cfg)
-    check_weights_file(cfg)
+    check_weights_file(cfg, resume=resume)
 
 
 class SearchTrainer(DefaultTrainer):
