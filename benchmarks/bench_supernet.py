@@ -121,13 +121,15 @@ class _RepeatLoader:
         return itertools.repeat(self.batch)
 
 
-def _step_trainer(variant, model, optimizer, batch):
+def _step_trainer(variant, cfg, model, optimizer, batch):
     """The step the product runs: Detectron2's ``SimpleTrainer`` for the stock model; for the
-    supernet, the search's ``SearchStepTrainer`` with weight steps only (logits frozen)."""
+    supernet, the search's ``SearchStepTrainer`` with weight steps only (logits frozen), its
+    mixed ops' weights updated inside the backward as ``SearchTrainer`` sets it up."""
     from detectron2.engine import SimpleTrainer
 
     from projects.nats.arch_params import arch_parameters
     from projects.nats.search.step import SearchStepTrainer
+    from projects.nats.search.trainer import fused_weight_params
 
     if variant == "stock":
         return SimpleTrainer(model, _RepeatLoader(batch), optimizer)
@@ -142,6 +144,7 @@ def _step_trainer(variant, model, optimizer, batch):
         arch_params=arch_parameters(model),
         arch_start_iter=10**9,  # weight steps only
         seed=0,
+        fused_params=fused_weight_params(cfg, model, optimizer),
     )
 
 
@@ -155,7 +158,7 @@ def worker(args, variant):
     base_rss = _rss_kb("VmRSS")
     cfg, model, optimizer = _build(args, variant)
     model.train()
-    trainer = _step_trainer(variant, model, optimizer, _inputs(args))
+    trainer = _step_trainer(variant, cfg, model, optimizer, _inputs(args))
     times = []
     with EventStorage(0) as storage:  # the RPN/ROI heads and the trainer write metrics into it
         for i in range(args.warmup + args.steps):

@@ -7,10 +7,12 @@ import pytest
 import torch
 from common import tiny_cfg
 from detectron2.engine import SimpleTrainer, hooks
+from detectron2.solver.build import maybe_add_gradient_clipping
 from detectron2.utils.env import seed_all_rng
 from detectron2.utils.events import EventStorage
 
 from projects.nats.search import SearchTrainer
+from projects.nats.search.fused_sgd import attach_fused_sgd, can_fuse_sgd
 
 SUPERNET = "build_nats_supernet_resnet_fpn_backbone"
 
@@ -181,3 +183,35 @@ def test_amp_architecture_step_plumbing_on_cpu(tmp_path):
     state = trainer.state_dict()["_trainer"]
     assert {"grad_scaler", "arch_grad_scaler", "arch_optimizer", "optimizer"} <= set(state)
     step.load_state_dict(state)
+
+
+def test_in_backward_weight_update_equals_the_plain_step(tmp_path):
+    runs = {}
+    for fused in (True, False):
+        cfg = search_cfg(tmp_path / f"fused_{fused}", max_iter=3, warmup_iters=1)
+        cfg.MODEL.NATS.SEARCH.FUSED_WEIGHT_UPDATE = fused
+        trainer = build(cfg)
+        assert (len(trainer._trainer.fused_params) > 13) == fused  # every mixed op's replicas
+        trainer.resume_or_load(resume=False)
+        trainer.train()
+        runs[fused] = split_state(trainer), trainer.optimizer.state_dict()["state"]
+    ((l1, w1), state1), ((l0, w0), state0) = runs[True], runs[False]
+    assert not changed(l1, l0) and not changed(w1, w0), "in-backward SGD differs from the step"
+    assert state1.keys() == state0.keys()
+    assert all(
+        torch.equal(state1[k]["momentum_buffer"], state0[k]["momentum_buffer"]) for k in state0
+    )
+
+
+def test_in_backward_update_only_where_gradients_are_final():
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    sgd = torch.optim.SGD(params, lr=0.1, momentum=0.9)
+    assert can_fuse_sgd(sgd, world_size=1, amp=False)
+    assert not can_fuse_sgd(sgd, world_size=2, amp=False)  # DDP averages after accumulation
+    assert not can_fuse_sgd(sgd, world_size=1, amp=True)  # scaled gradients
+    cfg = tiny_cfg()
+    cfg.SOLVER.CLIP_GRADIENTS.ENABLED = True
+    clipped = maybe_add_gradient_clipping(cfg, torch.optim.SGD)(params, lr=0.1, momentum=0.9)
+    assert not can_fuse_sgd(clipped, world_size=1, amp=False)
+    with pytest.raises(ValueError, match="every parameter must be in the optimizer"):
+        attach_fused_sgd(sgd, [torch.nn.Parameter(torch.zeros(1))])

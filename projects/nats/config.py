@@ -53,6 +53,10 @@ def add_nats_config(cfg):
     _C.MODEL.NATS.SEARCH.BASE_LR_END = 0.0004
     # Period (iterations) of the architecture log: intensities I^g and group entropy per block.
     _C.MODEL.NATS.SEARCH.LOG_PERIOD = 20
+    # Update the mixed ops' conv weights with SGD inside the backward, freeing each gradient at
+    # once (less peak memory, same results); used only where gradients are final as they
+    # accumulate: one process, no AMP, no gradient clipping.
+    _C.MODEL.NATS.SEARCH.FUSED_WEIGHT_UPDATE = True
     # The architecture split and the architecture optimizer (Adam over the logits only).
     _C.MODEL.NATS.SEARCH.ARCH = CN()
     # Datasets of the architecture split (paper: coco_2014_valminusminival). Empty = split

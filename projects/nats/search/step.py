@@ -11,7 +11,8 @@ the RPN/ROI heads write scalars during forward. Every step reseeds the RNGs from
 Memory: the weight gradients are freed as soon as the weight optimizer has used them (Detectron2
 keeps them until the next backward), so neither the architecture step nor the next forward runs
 beside a stale copy of every weight's gradient: with setting C's dilated replicas that copy is
-several hundred MiB.
+several hundred MiB. In one process, the mixed ops' weights are even updated inside the backward
+(``fused_params``, :mod:`.fused_sgd`), so their gradients never all exist at once.
 """
 
 import contextlib
@@ -24,13 +25,16 @@ from detectron2.utils import comm
 from detectron2.utils.events import get_event_storage
 from torch.nn.parallel import DistributedDataParallel
 
+from .fused_sgd import attach_fused_sgd
 from .loader import derive_seed, seed_rngs
 
 __all__ = ["SearchStepTrainer", "AMPSearchStepTrainer"]
 
 
 class _SearchStepMixin:
-    def _init_search(self, arch_data_loader, arch_optimizer, arch_params, arch_start_iter, seed):
+    def _init_search(
+        self, arch_data_loader, arch_optimizer, arch_params, arch_start_iter, seed, fused_params
+    ):
         self.arch_data_loader = arch_data_loader
         self.arch_optimizer = arch_optimizer
         self.arch_params = [alpha for _, alpha in arch_params]
@@ -41,6 +45,8 @@ class _SearchStepMixin:
         ids = {id(p) for p in self.arch_params}
         # Weights that train (frozen ones stay frozen); switched off during architecture steps.
         self._weights = [p for p in inner.parameters() if p.requires_grad and id(p) not in ids]
+        self.fused_params = list(fused_params)
+        attach_fused_sgd(self.optimizer, self.fused_params)
         self.restart_data(0)
 
     def restart_data(self, start_iter):
@@ -135,9 +141,13 @@ class SearchStepTrainer(_SearchStepMixin, SimpleTrainer):
         arch_params,
         arch_start_iter,
         seed,
+        fused_params=(),
     ):
+        """``fused_params``: weights that SGD updates inside the backward (see ``fused_sgd``)."""
         super().__init__(model, data_loader, optimizer)
-        self._init_search(arch_data_loader, arch_optimizer, arch_params, arch_start_iter, seed)
+        self._init_search(
+            arch_data_loader, arch_optimizer, arch_params, arch_start_iter, seed, fused_params
+        )
 
 
 class AMPSearchStepTrainer(_SearchStepMixin, AMPTrainer):
@@ -156,7 +166,7 @@ class AMPSearchStepTrainer(_SearchStepMixin, AMPTrainer):
         seed,
     ):
         super().__init__(model, data_loader, optimizer)
-        self._init_search(arch_data_loader, arch_optimizer, arch_params, arch_start_iter, seed)
+        self._init_search(arch_data_loader, arch_optimizer, arch_params, arch_start_iter, seed, ())
         self.arch_grad_scaler = torch.cuda.amp.GradScaler()
 
     def _autocast(self):

@@ -21,6 +21,7 @@ from ..checkpoint import NATSCheckpointer, check_weights_file
 from ..decode import decode_architecture_from_cfg
 from ..evaluation import build_coco_evaluator
 from ..search_space import parse_search_space
+from .fused_sgd import can_fuse_sgd
 from .hooks import ArchitectureLogger, ArchLRScheduler
 from .loader import ResumableLoader, SeededBatchStream
 from .optim import build_search_optimizers, check_arch_optimizer_config, detach_arch_parameters
@@ -28,7 +29,7 @@ from .schedule import build_arch_lr_scheduler, build_weight_lr_scheduler, resolv
 from .splits import load_search_splits
 from .step import AMPSearchStepTrainer, SearchStepTrainer
 
-__all__ = ["SearchTrainer", "create_search_ddp_model", "check_search_config"]
+__all__ = ["SearchTrainer", "create_search_ddp_model", "check_search_config", "fused_weight_params"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,22 @@ def create_search_ddp_model(model):
     on_cpu = next(model.parameters()).device.type == "cpu"
     kwargs = {"device_ids": None} if on_cpu else {}
     return create_ddp_model(model, broadcast_buffers=False, **kwargs)
+
+
+def fused_weight_params(cfg, model, optimizer):
+    """The mixed ops' trainable conv weights when SGD may update them inside the backward
+    (``MODEL.NATS.SEARCH.FUSED_WEIGHT_UPDATE``, see ``fused_sgd``), else ``[]``."""
+    amp, world = cfg.SOLVER.AMP.ENABLED, comm.get_world_size()
+    if not cfg.MODEL.NATS.SEARCH.FUSED_WEIGHT_UPDATE:
+        return []
+    if not can_fuse_sgd(optimizer, world_size=world, amp=amp):
+        logger.info(
+            f"Weight updates after the backward (processes: {world}, AMP: {amp}, optimizer: "
+            f"{type(optimizer).__name__}); in-backward updates need 1, False, plain SGD"
+        )
+        return []
+    ops = mixed_ops(model)
+    return [w for _, op in ops for w in op.candidate_weights() if w.requires_grad]
 
 
 def check_search_config(cfg, *, resume=True):
@@ -82,9 +99,9 @@ class SearchTrainer(DefaultTrainer):
         data_loader = self.build_search_loader(cfg, weight_dicts, "weight", seed)
         arch_loader = self.build_search_loader(cfg, arch_dicts, "arch", seed)
 
+        fused = fused_weight_params(cfg, model, optimizer)
         model = create_search_ddp_model(model)
-        step_cls = AMPSearchStepTrainer if cfg.SOLVER.AMP.ENABLED else SearchStepTrainer
-        self._trainer = step_cls(
+        step_kwargs = dict(
             model=model,
             data_loader=data_loader,
             optimizer=optimizer,
@@ -94,6 +111,10 @@ class SearchTrainer(DefaultTrainer):
             arch_start_iter=self.schedule.arch_start_iter,
             seed=seed,
         )
+        if cfg.SOLVER.AMP.ENABLED:
+            self._trainer = AMPSearchStepTrainer(**step_kwargs)
+        else:
+            self._trainer = SearchStepTrainer(**step_kwargs, fused_params=fused)
         self.arch_params = arch
         self.scheduler = build_weight_lr_scheduler(cfg, optimizer, self.schedule.max_iter)
         self.arch_scheduler = build_arch_lr_scheduler(arch_optimizer, self.schedule.max_iter)
