@@ -79,8 +79,11 @@ def _per_layer(models, x, args, bottom_up_ms):
     """Each searched conv (with its norm) alone on its real input, stock vs decoded: short
     runs, so machine drift hardly enters; their summed extra time against the whole ResNet."""
     stock, decoded = (dict(m.backbone.bottom_up.named_modules()) for m in models.values())
-    names = [n for n, m in decoded.items() if n.endswith(".conv2") and tuple(m.dilation) != (1, 1)]
-    names += [n for n, m in decoded.items() if isinstance(m, SplitDilationConv) and n not in names]
+    names = [  # in module order: res3.0, res3.1, ...
+        n
+        for n, m in decoded.items()
+        if isinstance(m, SplitDilationConv) or (n.endswith(".conv2") and m.dilation != (1, 1))
+    ]
     inputs = {}
     handles = [
         stock[n].register_forward_pre_hook(lambda m, a, n=n: inputs.setdefault(n, a[0]))
@@ -90,7 +93,7 @@ def _per_layer(models, x, args, bottom_up_ms):
     for h in handles:
         h.remove()
     totals, rows = [0.0, 0.0], []
-    for n in sorted(names, key=lambda n: (n.split(".")[0], int(n.split(".")[1]))):
+    for n in names:
         runs = {
             "stock": _timer(lambda n=n: stock[n](inputs[n]), args.device),
             "decoded": _timer(lambda n=n: decoded[n](inputs[n]), args.device),

@@ -131,9 +131,7 @@ def _step_trainer(variant, cfg, model, optimizer, batch):
     from projects.nats.search.step import SearchStepTrainer
     from projects.nats.search.trainer import fused_weight_params
 
-    if variant == "stock":
-        return SimpleTrainer(model, _RepeatLoader(batch), optimizer)
-    if variant in ("supernet+logit grads", "straightforward"):  # Detectron2's step as it is
+    if variant != "supernet":  # Detectron2's step as it is
         return SimpleTrainer(model, _RepeatLoader(batch), optimizer)
     return SearchStepTrainer(
         model=model,

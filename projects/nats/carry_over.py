@@ -12,13 +12,12 @@ The decoded network then equals the supernet with one-hot mixing weights.
 """
 
 import argparse
-import os
 import re
-import tempfile
 
 import torch
 
 from .architecture import ArchitectureError, load_architecture
+from .atomic import atomic_open
 
 __all__ = ["carry_over_supernet", "save_carried_over"]
 
@@ -105,16 +104,8 @@ def save_carried_over(supernet_path, architecture_path, output_path):
     checkpoint = torch.load(supernet_path, map_location="cpu", weights_only=False)
     state_dict = checkpoint.get("model", checkpoint)
     decoded = carry_over_supernet(state_dict, load_architecture(architecture_path))
-    out_dir = os.path.dirname(os.path.abspath(output_path))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".carry-over-", suffix=".pth.tmp", dir=out_dir)
-    os.close(fd)
-    try:
-        torch.save({"model": decoded, "__author__": "NATS supernet carry-over"}, tmp)
-        os.replace(tmp, output_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_open(output_path, "wb") as f:
+        torch.save({"model": decoded, "__author__": "NATS supernet carry-over"}, f)
     return output_path
 
 

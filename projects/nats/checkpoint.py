@@ -12,8 +12,8 @@ the 3x3 conv: ``INPUT.FORMAT "RGB"``, ``MODEL.PIXEL_MEAN [123.675, 116.28, 103.5
 import os
 import re
 
-import torch
 from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.utils.file_io import PathManager
 
 from .atomic import atomic_open
 
@@ -79,27 +79,25 @@ def check_weights_file(cfg, *, resume=False):
     return path
 
 
+class _AtomicWritesPathManager:
+    """Detectron2's ``PathManager``, except that files opened for writing appear atomically."""
+
+    def __getattr__(self, name):
+        return getattr(PathManager, name)
+
+    def open(self, path, mode="r", **kwargs):
+        if mode in ("w", "wb"):
+            return atomic_open(path, mode)
+        return PathManager.open(path, mode, **kwargs)
+
+
 class NATSCheckpointer(DetectionCheckpointer):
     """``DetectionCheckpointer`` that also reads torchvision ResNet ``.pth`` files and writes
-    its files atomically."""
+    its files (checkpoints, ``last_checkpoint``) atomically."""
 
-    def save(self, name, **kwargs):
-        """What ``Checkpointer.save`` stores, through a temporary file renamed into place."""
-        if not self.save_dir or not self.save_to_disk:
-            return
-        data = {"model": self.model.state_dict()}
-        data.update({key: obj.state_dict() for key, obj in self.checkpointables.items()})
-        data.update(kwargs)
-        basename = f"{name}.pth"
-        save_file = os.path.join(self.save_dir, basename)
-        self.logger.info(f"Saving checkpoint to {save_file}")
-        with atomic_open(save_file, "wb") as f:
-            torch.save(data, f)
-        self.tag_last_checkpoint(basename)
-
-    def tag_last_checkpoint(self, last_filename_basename):
-        with atomic_open(os.path.join(self.save_dir, "last_checkpoint"), "w") as f:
-            f.write(last_filename_basename)
+    def __init__(self, model, save_dir="", **kwargs):
+        super().__init__(model, save_dir, **kwargs)
+        self.path_manager = _AtomicWritesPathManager()  # fvcore's save() writes through it
 
     def _load_file(self, filename):
         loaded = super()._load_file(filename)

@@ -32,9 +32,21 @@ __all__ = ["SearchStepTrainer", "AMPSearchStepTrainer"]
 
 
 class _SearchStepMixin:
-    def _init_search(
-        self, arch_data_loader, arch_optimizer, arch_params, arch_start_iter, seed, fused_params
+    def __init__(
+        self,
+        *,
+        model,
+        data_loader,
+        optimizer,
+        arch_data_loader,
+        arch_optimizer,
+        arch_params,
+        arch_start_iter,
+        seed,
+        fused_params=(),
     ):
+        """``fused_params``: weights that SGD updates inside the backward (see ``fused_sgd``)."""
+        super().__init__(model, data_loader, optimizer)
         self.arch_data_loader = arch_data_loader
         self.arch_optimizer = arch_optimizer
         self.arch_params = [alpha for _, alpha in arch_params]
@@ -130,43 +142,14 @@ class _SearchStepMixin:
 class SearchStepTrainer(_SearchStepMixin, SimpleTrainer):
     """``SimpleTrainer`` whose step adds an architecture step on a second data loader."""
 
-    def __init__(
-        self,
-        *,
-        model,
-        data_loader,
-        optimizer,
-        arch_data_loader,
-        arch_optimizer,
-        arch_params,
-        arch_start_iter,
-        seed,
-        fused_params=(),
-    ):
-        """``fused_params``: weights that SGD updates inside the backward (see ``fused_sgd``)."""
-        super().__init__(model, data_loader, optimizer)
-        self._init_search(
-            arch_data_loader, arch_optimizer, arch_params, arch_start_iter, seed, fused_params
-        )
-
 
 class AMPSearchStepTrainer(_SearchStepMixin, AMPTrainer):
     """The AMP variant: both steps under autocast, each with its own gradient scaler."""
 
-    def __init__(
-        self,
-        *,
-        model,
-        data_loader,
-        optimizer,
-        arch_data_loader,
-        arch_optimizer,
-        arch_params,
-        arch_start_iter,
-        seed,
-    ):
-        super().__init__(model, data_loader, optimizer)
-        self._init_search(arch_data_loader, arch_optimizer, arch_params, arch_start_iter, seed, ())
+    def __init__(self, **kwargs):
+        if kwargs.get("fused_params"):  # scaled gradients are not final when they accumulate
+            raise ValueError("AMPSearchStepTrainer: fused_params needs unscaled gradients")
+        super().__init__(**kwargs)
         self.arch_grad_scaler = torch.cuda.amp.GradScaler()
 
     def _autocast(self):

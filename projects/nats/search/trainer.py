@@ -101,7 +101,8 @@ class SearchTrainer(DefaultTrainer):
 
         fused = fused_weight_params(cfg, model, optimizer)
         model = create_search_ddp_model(model)
-        step_kwargs = dict(
+        step_cls = AMPSearchStepTrainer if cfg.SOLVER.AMP.ENABLED else SearchStepTrainer
+        self._trainer = step_cls(
             model=model,
             data_loader=data_loader,
             optimizer=optimizer,
@@ -110,11 +111,8 @@ class SearchTrainer(DefaultTrainer):
             arch_params=arch,
             arch_start_iter=self.schedule.arch_start_iter,
             seed=seed,
+            fused_params=fused,  # [] with AMP: fused_weight_params checks
         )
-        if cfg.SOLVER.AMP.ENABLED:
-            self._trainer = AMPSearchStepTrainer(**step_kwargs)
-        else:
-            self._trainer = SearchStepTrainer(**step_kwargs, fused_params=fused)
         self.arch_params = arch
         self.scheduler = build_weight_lr_scheduler(cfg, optimizer, self.schedule.max_iter)
         self.arch_scheduler = build_arch_lr_scheduler(arch_optimizer, self.schedule.max_iter)
