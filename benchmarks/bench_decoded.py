@@ -2,24 +2,34 @@
 """Inference latency of the decoded NATS network vs. the stock one, measured in the same run.
 
 R50-FPN Faster R-CNN at 512x672 (random weights, eval mode), decoded with the committed
-reference architecture (G=16, setting C). Stock and decoded runs alternate in ABBA order (so
-neither always runs second); reported for the ResNet bottom-up, the FPN backbone and the whole
-detector: the ratio of the medians, and the median of the ratios of back-to-back pairs (steadier
-when the machine's speed drifts). Then each searched conv alone on its real input, stock vs
-decoded (short ABBA runs, which machine drift hardly enters), and what their summed extra time
-makes of the ResNet.
+reference architecture (G=16, setting C). Variants, timed round-robin in alternating order (so
+none always runs first):
+
+- ``decoded``: this project's split conv (each genotype a contiguous slice of the stock weight);
+- ``straightforward``: the same architecture with each genotype's channel groups left where the
+  search had them, gathered from the weight and scattered back to place in every forward (the
+  issue's reference point);
+- ``stock copy``: a second copy of the stock model: its ratio is this machine's noise floor.
+
+Reported for the ResNet bottom-up, the FPN backbone and the whole detector: median ms, and three
+ratios to stock (of the medians, of the minima, and the median of back-to-back pairs). Then each
+searched conv alone on its real input, and what the summed extra time makes of each part.
 
     python benchmarks/bench_decoded.py                      # CPU, 2 threads
+    python benchmarks/bench_decoded.py --steady-malloc      # no page faults from glibc's malloc
     python benchmarks/bench_decoded.py --device cuda --repeats 50
 """
 
 import argparse
+import copy
 import os
 import statistics
 import sys
 import time
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -27,11 +37,38 @@ from detectron2.config import get_cfg  # noqa: E402
 from detectron2.modeling import build_model  # noqa: E402
 
 from projects.nats import add_nats_config  # noqa: E402
+from projects.nats.architecture import load_architecture  # noqa: E402
 from projects.nats.split_conv import SplitDilationConv  # noqa: E402
 
-__all__ = ["main"]
+__all__ = ["ReorderSplitConv", "main"]
 
 REFERENCE = "configs/NATS/architectures/reference_R50_G16_settingC.json"
+# glibc keeps freed activations instead of unmapping them (each forward otherwise page-faults
+# ~50k fresh pages, for both models alike): less noise, same work.
+STEADY_MALLOC = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=17179869184"
+
+
+class ReorderSplitConv(nn.Module):
+    """The straightforward split conv: genotype g convolves with its groups' weight rows,
+    gathered in every forward, and its outputs are scattered back to those groups' channels."""
+
+    def __init__(self, *, conv: SplitDilationConv, block_arch):
+        super().__init__()
+        self.weight, self.norm, self.stride = conv.weight, conv.norm, conv.stride
+        size = block_arch.out_channels // block_arch.num_groups
+        self.dilations, index = [], []
+        for g in block_arch.genotypes:
+            self.dilations.append(tuple(g.dilation))
+            index.append(torch.tensor([k * size + i for k in g.groups for i in range(size)]))
+        order = torch.cat(index)
+        self.register_buffer("gather", order, persistent=False)
+        self.register_buffer("scatter", torch.argsort(order), persistent=False)
+        self.sizes = [len(i) for i in index]
+
+    def forward(self, x):
+        weights = self.weight.index_select(0, self.gather).split(self.sizes)
+        outs = [F.conv2d(x, w, None, self.stride, d, d) for w, d in zip(weights, self.dilations)]
+        return self.norm(torch.cat(outs, 1).index_select(1, self.scatter))
 
 
 def _cfg(args, decoded):
@@ -48,69 +85,80 @@ def _cfg(args, decoded):
     return cfg
 
 
-def _timer(fn, device):
-    def run():
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - t
-
-    return run
+def _straightforward(decoded, architecture):
+    model = copy.deepcopy(decoded)
+    arch = load_architecture(architecture)
+    for name, m in list(model.backbone.bottom_up.named_modules()):
+        if isinstance(m, SplitDilationConv):
+            block = model.backbone.bottom_up.get_submodule(name[: -len(".conv2")])
+            block.conv2 = ReorderSplitConv(conv=m, block_arch=arch.blocks[name[: -len(".conv2")]])
+    return model
 
 
-def _ab(runs, repeats, warmup):
-    """Median ms of ``runs["stock"]`` and ``runs["decoded"]`` in ABBA order (so neither always
-    runs second), and the median ratio of back-to-back pairs."""
+def _time(fn, device):
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    fn()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t
+
+
+def _round_robin(fns, repeats, warmup, device):
+    """Seconds per call of each of ``fns``, all timed in every round, in alternating order."""
     for _ in range(warmup):
-        for run in runs.values():
-            run()
-    times = {k: [] for k in runs}
+        for fn in fns.values():
+            fn()
+    times, keys = {k: [] for k in fns}, list(fns)
     for i in range(repeats):
-        for k in ("stock", "decoded") if i % 2 == 0 else ("decoded", "stock"):
-            times[k].append(runs[k]())
-    s, d = (statistics.median(times[k]) * 1000 for k in ("stock", "decoded"))
-    return s, d, statistics.median(a / b for a, b in zip(times["decoded"], times["stock"]))
+        for k in keys if i % 2 == 0 else keys[::-1]:
+            times[k].append(_time(fns[k], device))
+    return times
 
 
-def _per_layer(models, x, args, bottom_up_ms):
-    """Each searched conv (with its norm) alone on its real input, stock vs decoded: short
-    runs, so machine drift hardly enters; their summed extra time against the whole ResNet."""
-    stock, decoded = (dict(m.backbone.bottom_up.named_modules()) for m in models.values())
-    names = [  # in module order: res3.0, res3.1, ...
-        n
-        for n, m in decoded.items()
-        if isinstance(m, SplitDilationConv) or (n.endswith(".conv2") and m.dilation != (1, 1))
-    ]
+def _ratios(times, k):
+    """Ratios of ``k`` to stock: of the medians, of the minima, median of the pairs."""
+    d, s = times[k], times["stock"]
+    return (
+        statistics.median(d) / statistics.median(s),
+        min(d) / min(s),
+        statistics.median(a / b for a, b in zip(d, s)),
+    )
+
+
+def _per_layer(models, x, args, part_ms):
+    """Each searched conv (with its norm) alone on its real input; summed extra time against
+    each part's stock time."""
+    mods = {k: dict(m.backbone.bottom_up.named_modules()) for k, m in models.items()}
+    names = [n for n, m in mods["decoded"].items() if isinstance(m, SplitDilationConv)]
     inputs = {}
     handles = [
-        stock[n].register_forward_pre_hook(lambda m, a, n=n: inputs.setdefault(n, a[0]))
+        mods["stock"][n].register_forward_pre_hook(lambda m, a, n=n: inputs.setdefault(n, a[0]))
         for n in names
     ]
     models["stock"].backbone.bottom_up(x)
     for h in handles:
         h.remove()
-    totals, rows = [0.0, 0.0], []
+    keys = [k for k in models if k != "stock copy"]
+    totals = dict.fromkeys(keys, 0.0)
+    print("\n| block    | convs | " + " | ".join(f"{k} ms" for k in keys) + " |")
+    print("|----------|-------|" + "|".join("-" * (len(k) + 5) for k in keys) + "|")
     for n in names:
-        runs = {
-            "stock": _timer(lambda n=n: stock[n](inputs[n]), args.device),
-            "decoded": _timer(lambda n=n: decoded[n](inputs[n]), args.device),
-        }
-        s, d, _ = _ab(runs, args.layer_repeats, args.warmup)
-        totals[0], totals[1] = totals[0] + s, totals[1] + d
-        pieces = len(getattr(decoded[n], "pieces", [None]))
-        rows.append(f"| {n[: -len('.conv2')]:8s} | {pieces:6d} | {s:8.2f} | {d:10.2f} |")
-    print("\n| block    | convs  | stock ms | decoded ms |")
-    print("|----------|--------|----------|------------|")
-    print("\n".join(rows))
-    extra = totals[1] - totals[0]
-    print(
-        f"| all      |        | {totals[0]:8.2f} | {totals[1]:10.2f} |\nsearched convs: "
-        f"{extra:+.1f} ms per image = {extra / bottom_up_ms:+.1%} of the stock ResNet "
-        f"({bottom_up_ms:.0f} ms): ResNet ratio {1 + extra / bottom_up_ms:.3f} by per-layer timing"
-    )
+        fns = {k: (lambda k=k, n=n: mods[k][n](inputs[n])) for k in keys}
+        times = _round_robin(fns, args.layer_repeats, args.warmup, args.device)
+        row = []
+        for k in keys:
+            ms = statistics.median(times[k]) * 1000
+            totals[k] += ms
+            row.append(f"{ms:{len(k) + 3}.2f}")
+        block = n[: -len(".conv2")]
+        print(f"| {block:8s} | {len(mods['decoded'][n].pieces):5d} | " + " | ".join(row) + " |")
+    print("| all      |       | " + " | ".join(f"{totals[k]:{len(k) + 3}.2f}" for k in keys) + " |")
+    for k in keys[1:]:
+        extra = totals[k] - totals["stock"]
+        shares = ", ".join(f"{p} {1 + extra / ms:.3f}x" for p, ms in part_ms.items())
+        print(f"{k}: searched convs {extra:+.1f} ms per image -> {shares} by per-layer timing")
 
 
 def main():
@@ -122,42 +170,57 @@ def main():
     parser.add_argument("--size", type=int, nargs=2, default=(512, 672))
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--layer-repeats", type=int, default=100, help="per searched conv")
-    parser.add_argument("--channels-last", action="store_true", help="both models in NHWC")
+    parser.add_argument("--layer-repeats", type=int, default=60, help="per searched conv")
+    parser.add_argument("--channels-last", action="store_true", help="all models in NHWC")
+    parser.add_argument("--steady-malloc", action="store_true", help="set " + STEADY_MALLOC)
     args = parser.parse_args()
+    if args.steady_malloc and os.environ.get("GLIBC_TUNABLES") != STEADY_MALLOC:
+        os.environ["GLIBC_TUNABLES"] = STEADY_MALLOC  # read by glibc at start: run again
+        os.execv(sys.executable, [sys.executable] + sys.argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    models = {}
-    for name, decoded in (("stock", False), ("decoded", True)):
-        models[name] = build_model(_cfg(args, decoded)).eval()
-    models["decoded"].load_state_dict(models["stock"].state_dict())
-    n_split = sum(isinstance(m, SplitDilationConv) for m in models["decoded"].modules())
+    stock = build_model(_cfg(args, False)).eval()
+    decoded = build_model(_cfg(args, True)).eval()
+    decoded.load_state_dict(stock.state_dict())
+    models = {
+        "stock": stock,
+        "decoded": decoded,
+        "straightforward": _straightforward(decoded, args.architecture),
+        "stock copy": copy.deepcopy(stock),
+    }
     image = torch.rand(3, *args.size, device=args.device) * 255
-    x = models["stock"].preprocess_image([{"image": image}]).tensor
+    x = stock.preprocess_image([{"image": image}]).tensor
     if args.channels_last:  # oneDNN reads NHWC directly: no per-slice input reorder
         x = x.contiguous(memory_format=torch.channels_last)
         for m in models.values():
             m.backbone.to(memory_format=torch.channels_last)
     parts = {
-        "bottom-up (ResNet)": lambda m: m.backbone.bottom_up(x),
-        "backbone (ResNet+FPN)": lambda m: m.backbone(x),
-        "whole detector": lambda m: m([{"image": image}]),
+        "ResNet": lambda m: m.backbone.bottom_up(x),
+        "backbone": lambda m: m.backbone(x),
+        "detector": lambda m: m([{"image": image}]),
     }
+    n_split = sum(isinstance(m, SplitDilationConv) for m in decoded.modules())
     print(
         f"device={args.device} threads={torch.get_num_threads()} input={args.size} "
-        f"channels_last={args.channels_last} split convs={n_split} repeats={args.repeats}"
+        f"channels_last={args.channels_last} split convs={n_split} repeats={args.repeats} "
+        f"GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '')!r}"
     )
-    print(f"| {'part':24s} | stock ms | decoded ms | ratio (median) | ratio (paired) |")
-    print(f"|{'-' * 26}|----------|------------|----------------|--------------|")
-    bottom_up_ms = None
+    print("ResNet = bottom-up; backbone = ResNet+FPN; detector = whole Faster R-CNN")
+    print("\n| part     | variant         | median ms | x median | x min | x paired |")
+    print("|----------|-----------------|-----------|----------|-------|----------|")
+    part_ms = {}
     with torch.no_grad():
         for part, fn in parts.items():
-            runs = {k: _timer(lambda m=m: fn(m), args.device) for k, m in models.items()}
-            s, d, paired = _ab(runs, args.repeats, args.warmup)
-            print(f"| {part:24s} | {s:8.1f} | {d:10.1f} | {d / s:14.3f} | {paired:12.3f} |")
-            if part.startswith("bottom-up"):
-                bottom_up_ms = s
-        _per_layer(models, x, args, bottom_up_ms)
+            fns = {k: (lambda m=m: fn(m)) for k, m in models.items()}
+            times = _round_robin(fns, args.repeats, args.warmup, args.device)
+            part_ms[part] = statistics.median(times["stock"]) * 1000
+            for k in models:
+                ms = statistics.median(times[k]) * 1000
+                r = _ratios(times, k) if k != "stock" else (1.0, 1.0, 1.0)
+                print(
+                    f"| {part:8s} | {k:15s} | {ms:9.1f} | {r[0]:8.3f} | {r[1]:5.3f} | {r[2]:8.3f} |"
+                )
+        _per_layer(models, x, args, part_ms)
 
 
 if __name__ == "__main__":
