@@ -4,6 +4,10 @@ Genotype ``g`` (kept in the architecture file's order) owns the output channels
 ``[o_g, o_g + C_g)`` of the stock weight ``W`` (``C_out x C_in/groups x 3 x 3``): the paper's
 decomposition of ``W`` into ``{C_g x C_in x 3 x 3}`` (sec. 3.4) without changing ``W``'s key or
 shape, so stock checkpoints load unchanged and parameters and FLOPs equal the stock conv's.
+
+On CPU, ``torch.nn.functional.conv2d`` hands oneDNN an NCHW input, which oneDNN first copies into
+its channel-blocked layout: once per call, so once per genotype. In inference the slices instead
+share one blocked copy of the input (same kernels, same results).
 """
 
 from typing import List, Sequence, Tuple
@@ -62,6 +66,9 @@ class SplitDilationConv(Conv2d):
     outputs in channel order, so nothing is permuted at run time.
     """
 
+    # CPU inference: the slices read one oneDNN-blocked copy of the input (False: never).
+    share_blocked_input = True
+
     def __init__(
         self,
         *,
@@ -105,18 +112,51 @@ class SplitDilationConv(Conv2d):
         return new
 
     def forward(self, x):
-        full_input = self.in_channels
-        outs = []
-        for o0, o1, i0, i1, groups, dilation in self.pieces:
-            xi = x if (i0 == 0 and i1 == full_input) else x[:, i0:i1]
-            w = self.weight[o0:o1]
-            outs.append(F.conv2d(xi, w, None, self.stride, dilation, dilation, groups))
+        if self._shares_blocked_input(x):
+            outs = self._slices_on_blocked_input(x)
+        else:
+            outs = []
+            for o0, o1, i0, i1, groups, dilation in self.pieces:
+                xi = x if (i0 == 0 and i1 == self.in_channels) else x[:, i0:i1]
+                w = self.weight[o0:o1]
+                outs.append(F.conv2d(xi, w, None, self.stride, dilation, dilation, groups))
         x = outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
         if self.norm is not None:
             x = self.norm(x)
         if self.activation is not None:
             x = self.activation(x)
         return x
+
+    def _shares_blocked_input(self, x) -> bool:
+        """CPU float32 NCHW inference through oneDNN, not traced (tracing must record stock
+        convs, for fvcore and export), with whole-input slices (``groups == 1``)."""
+        return (
+            self.share_blocked_input
+            and self.groups == 1
+            and x.device.type == "cpu"
+            and x.dtype == self.weight.dtype == torch.float32
+            and x.is_contiguous()
+            and torch.backends.mkldnn.is_available()
+            and torch.backends.mkldnn.enabled
+            and not torch.is_autocast_enabled("cpu")
+            and not (torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad))
+            and not torch.jit.is_tracing()
+            and not torch.jit.is_scripting()
+        )
+
+    def _slices_on_blocked_input(self, x):
+        """Each slice's conv on one blocked copy of ``x``: an identity depthwise conv leaves it in
+        oneDNN's layout, which the slices' convs then read as is; outputs back to NCHW."""
+        c = x.shape[1]
+        blocked = torch.mkldnn_convolution(
+            x.to_mkldnn(), x.new_ones(c, 1, 1, 1), None, (0, 0), (1, 1), (1, 1), c
+        )
+        return [
+            torch.mkldnn_convolution(
+                blocked, self.weight[o0:o1], None, dilation, self.stride, dilation, 1
+            ).to_dense()
+            for o0, o1, _, _, _, dilation in self.pieces
+        ]
 
     def extra_repr(self):
         dils = ", ".join(f"{c}@{d[0]}x{d[1]}" for d, c in self.splits)
