@@ -6,6 +6,8 @@ reference architecture (G=16, setting C). Variants, timed round-robin in alterna
 none always runs first):
 
 - ``decoded``: this project's split conv (each genotype a contiguous slice of the stock weight);
+  in the per-layer table also with ``plain convs`` (no shared oneDNN-blocked input, see
+  ``projects/nats/split_conv.py``);
 - ``straightforward``: the same architecture with each genotype's channel groups left where the
   search had them, gathered from the weight and scattered back to place in every forward (the
   issue's reference point);
@@ -127,6 +129,15 @@ def _ratios(times, k):
     )
 
 
+def _plain_convs(conv, x):
+    """The decoded split conv without its shared blocked input: one ``conv2d`` per genotype."""
+    conv.share_blocked_input = False
+    try:
+        return conv(x)
+    finally:
+        del conv.share_blocked_input  # back to the class default
+
+
 def _per_layer(models, x, args, part_ms):
     """Each searched conv (with its norm) alone on its real input; summed extra time against
     each part's stock time."""
@@ -140,12 +151,13 @@ def _per_layer(models, x, args, part_ms):
     models["stock"].backbone.bottom_up(x)
     for h in handles:
         h.remove()
-    keys = [k for k in models if k != "stock copy"]
+    keys = ["stock", "decoded", "plain convs", "straightforward"]
     totals = dict.fromkeys(keys, 0.0)
     print("\n| block    | convs | " + " | ".join(f"{k} ms" for k in keys) + " |")
     print("|----------|-------|" + "|".join("-" * (len(k) + 5) for k in keys) + "|")
     for n in names:
-        fns = {k: (lambda k=k, n=n: mods[k][n](inputs[n])) for k in keys}
+        fns = {k: (lambda k=k, n=n: mods[k][n](inputs[n])) for k in keys if k in mods}
+        fns["plain convs"] = lambda n=n: _plain_convs(mods["decoded"][n], inputs[n])
         times = _round_robin(fns, args.layer_repeats, args.warmup, args.device)
         row = []
         for k in keys:
