@@ -46,7 +46,7 @@ __all__ = ["ReorderSplitConv", "main"]
 
 REFERENCE = "configs/NATS/architectures/reference_R50_G16_settingC.json"
 # glibc keeps freed activations instead of unmapping them (each forward otherwise page-faults
-# ~50k fresh pages, for both models alike): less noise, same work.
+# ~50k fresh pages, for both models alike): less noise.
 STEADY_MALLOC = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=17179869184"
 
 
@@ -61,7 +61,8 @@ class ReorderSplitConv(nn.Module):
         self.dilations, index = [], []
         for g in block_arch.genotypes:
             self.dilations.append(tuple(g.dilation))
-            index.append(torch.tensor([k * size + i for k in g.groups for i in range(size)]))
+            rows = [k * size + i for k in g.groups for i in range(size)]
+            index.append(torch.tensor(rows, device=conv.weight.device))
         order = torch.cat(index)
         self.register_buffer("gather", order, persistent=False)
         self.register_buffer("scatter", torch.argsort(order), persistent=False)

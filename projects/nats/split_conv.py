@@ -7,7 +7,8 @@ shape, so stock checkpoints load unchanged and parameters and FLOPs equal the st
 
 On CPU, ``torch.nn.functional.conv2d`` hands oneDNN an NCHW input, which oneDNN first copies into
 its channel-blocked layout: once per call, so once per genotype. In inference the slices instead
-share one blocked copy of the input (same kernels, same results).
+share one blocked copy of the input: the same convs, with outputs equal up to float rounding (on
+R50's searched convs, bit for bit).
 """
 
 from typing import List, Sequence, Tuple
