@@ -5,7 +5,7 @@ learns and writes ``OUTPUT_DIR/architecture.json`` plus a heatmap of the chosen 
 
     python search_net.py --num-gpus 8 \
         --config-file configs/NATS-Search/faster_rcnn_R_50_FPN_nats_search_G16.yaml
-    python search_net.py --config-file configs/NATS-Search/demo_shapes_R_50_FPN_tiny.yaml  # CPU
+    python search_net.py --config-file configs/Demo/demo_shapes_R_50_FPN_tiny.yaml  # CPU
     python search_net.py --config-file ... --resume          # continue from OUTPUT_DIR exactly
 """
 
@@ -17,7 +17,8 @@ from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.utils import comm
 
 from projects.nats import add_nats_config
-from projects.nats.search import SearchTrainer, check_search_config
+from projects.nats.config import check_search_config
+from projects.nats.search import SearchTrainer
 
 __all__ = ["setup", "main"]
 

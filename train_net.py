@@ -16,17 +16,10 @@ from detectron2.engine import DefaultTrainer, default_argument_parser, default_s
 from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 
-from projects.nats import add_nats_config, build_coco_evaluator
-from projects.nats.checkpoint import NATSCheckpointer, check_weights_file
-from projects.nats.decoded import check_architecture_file
+from projects.nats import NATSCheckpointer, add_nats_config, build_coco_evaluator
+from projects.nats.config import check_train_config
 
 __all__ = ["Trainer", "setup", "main"]
-
-NATS_BACKBONES = (
-    "build_nats_resnet_backbone",
-    "build_nats_resnet_fpn_backbone",
-    "build_nats_retinanet_resnet_fpn_backbone",
-)
 
 
 class Trainer(DefaultTrainer):
@@ -53,14 +46,7 @@ def setup(args):
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
     cfg.freeze()
-    if "supernet" in cfg.MODEL.BACKBONE.NAME:
-        raise ValueError(
-            f"MODEL.BACKBONE.NAME = {cfg.MODEL.BACKBONE.NAME} is a search supernet: search it with "
-            f"search_net.py, then retrain the decoded network (one of {list(NATS_BACKBONES)})"
-        )
-    if cfg.MODEL.BACKBONE.NAME in NATS_BACKBONES:
-        check_architecture_file(cfg)
-    check_weights_file(cfg, resume=args.resume)
+    check_train_config(cfg, resume=args.resume)
     default_setup(cfg, args)
     return cfg
 

@@ -7,7 +7,7 @@ none always runs first):
 
 - ``decoded``: this project's split conv (each genotype a contiguous slice of the stock weight);
   in the per-layer table also with ``plain convs`` (no shared oneDNN-blocked input, see
-  ``projects/nats/split_conv.py``);
+  ``projects/nats/modeling/split_conv.py``);
 - ``straightforward``: the same architecture with each genotype's channel groups left where the
   search had them, gathered from the weight and scattered back to place in every forward (the
   issue's reference point);
@@ -40,7 +40,7 @@ from detectron2.modeling import build_model  # noqa: E402
 
 from projects.nats import add_nats_config  # noqa: E402
 from projects.nats.architecture import load_architecture  # noqa: E402
-from projects.nats.split_conv import SplitDilationConv  # noqa: E402
+from projects.nats.modeling.split_conv import SplitDilationConv  # noqa: E402
 
 __all__ = ["ReorderSplitConv", "main"]
 

@@ -76,7 +76,7 @@ def _build(args, variant):
     from detectron2.modeling import build_model
 
     from projects.nats import add_nats_config
-    from projects.nats.arch_params import arch_parameters, build_weight_optimizer
+    from projects.nats.search.optim import arch_parameters, build_weight_optimizer
 
     cfg = get_cfg()
     add_nats_config(cfg)
@@ -85,7 +85,7 @@ def _build(args, variant):
     cfg.MODEL.RESNETS.NORM = "BN"  # random init: FrozenBN (identity) lets activations blow up
     cfg.MODEL.BACKBONE.NAME = VARIANTS[variant]
     if variant == "straightforward":
-        from projects.nats.mixed_op import MixedDilationConv
+        from projects.nats.modeling.mixed_op import MixedDilationConv
 
         MixedDilationConv.forward = _straightforward_forward
     model = build_model(cfg)
@@ -127,9 +127,9 @@ def _step_trainer(variant, cfg, model, optimizer, batch):
     mixed ops' weights updated inside the backward as ``SearchTrainer`` sets it up."""
     from detectron2.engine import SimpleTrainer
 
-    from projects.nats.arch_params import arch_parameters
+    from projects.nats.search.fused_weight_update import fused_weight_update_params
+    from projects.nats.search.optim import arch_parameters
     from projects.nats.search.step import SearchStepTrainer
-    from projects.nats.search.trainer import fused_weight_params
 
     if variant != "supernet":  # Detectron2's step as it is
         return SimpleTrainer(model, _RepeatLoader(batch), optimizer)
@@ -142,7 +142,7 @@ def _step_trainer(variant, cfg, model, optimizer, batch):
         arch_params=arch_parameters(model),
         arch_start_iter=10**9,  # weight steps only
         seed=0,
-        fused_params=fused_weight_params(cfg, model, optimizer),
+        fused_weight_update_params=fused_weight_update_params(cfg, model, optimizer),
     )
 
 
@@ -189,7 +189,7 @@ def flop_counts(args):
     """fvcore FLOPs of the whole detector's inference forward, per variant."""
     from fvcore.nn import FlopCountAnalysis
 
-    from projects.nats.export import tracing_adapter_class
+    from projects.nats.compat import tracing_adapter_class
 
     torch.set_num_threads(args.threads)
     out = {}

@@ -11,7 +11,8 @@ up to date with ``requirements/lock.txt``. Modes:
 
 detectron2: an importable detectron2 is used untouched. Otherwise detectron2 v0.6's Python
 sources come from the registry's ``pb1-detectron2==0.6`` sdist, whose C++ sources are missing;
-``projects/nats/d2_compat.py`` then stands in for ``detectron2._C`` (hooked in by a ``.pth``).
+``projects/nats/compat/extension_standin.py`` then stands in for ``detectron2._C`` (hooked in by
+a ``.pth``).
 """
 
 import argparse
@@ -197,7 +198,7 @@ def install_d2_sources(sdist_path, sha256, purelib):
 
 def write_pth(purelib):
     """Put the repository on sys.path and hook the detectron2._C stand-in in at start-up."""
-    compat = os.path.join(ROOT, "projects", "nats", "d2_compat.py")
+    compat = os.path.join(ROOT, "projects", "nats", "compat", "extension_standin.py")
     hook = (
         "import os, sys, importlib.util as u; p = {!r}; "
         "s = os.path.exists(p) and u.spec_from_file_location('_nats_d2_compat', p); "

@@ -7,7 +7,8 @@ import torch
 from detectron2.config import get_cfg
 
 from projects.nats.atomic import atomic_open
-from projects.nats.checkpoint import NATSCheckpointer, check_weights_file
+from projects.nats.checkpoint import NATSCheckpointer
+from projects.nats.config import check_weights_file
 
 
 def test_atomic_open_replaces_the_file_only_on_success(tmp_path):

@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.bench_decoded import ReorderSplitConv  # noqa: E402
 from projects.nats.architecture import BlockArchitecture, Genotype  # noqa: E402
-from projects.nats.split_conv import SplitDilationConv  # noqa: E402
+from projects.nats.modeling.split_conv import SplitDilationConv  # noqa: E402
 
 
 def test_reorder_split_conv_matches_per_channel_dilations():

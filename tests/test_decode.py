@@ -10,16 +10,17 @@ import torch
 from common import tiny_cfg
 from detectron2.modeling import build_backbone
 
-from projects.nats.arch_params import mixed_ops
 from projects.nats.architecture import (
     Architecture,
     ArchitectureError,
     BlockArchitecture,
     Genotype,
+    decode_architecture,
+    decode_architecture_from_cfg,
     load_architecture,
     save_architecture,
 )
-from projects.nats.decode import decode_architecture, decode_architecture_from_cfg
+from projects.nats.modeling import mixed_ops
 
 
 def reference_decode(alpha, candidates, out_channels):
@@ -210,7 +211,7 @@ def test_bad_architecture_file_names_the_field(tmp_path, case):
 
 
 def test_committed_reference_architecture_loads_and_matches_its_generator():
-    from benchmarks.make_reference_architecture import DEFAULT_OUT, seeded_architecture
+    from tools.make_reference_architecture import DEFAULT_OUT, seeded_architecture
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     loaded = load_architecture(os.path.join(root, DEFAULT_OUT))

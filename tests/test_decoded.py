@@ -18,9 +18,9 @@ from projects.nats.architecture import (
     Genotype,
     save_architecture,
 )
+from projects.nats.compat import tracing_adapter_class
 from projects.nats.config import SETTING_C_RES5, SETTING_C_RES34
-from projects.nats.export import tracing_adapter_class
-from projects.nats.split_conv import SplitDilationConv
+from projects.nats.modeling.split_conv import SplitDilationConv
 
 STAGES = ("res3", "res4", "res5")
 

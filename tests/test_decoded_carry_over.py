@@ -5,10 +5,13 @@ import torch
 from common import tiny_cfg
 from detectron2.modeling import build_backbone
 
-from projects.nats.architecture import save_architecture
-from projects.nats.carry_over import carry_over_supernet, save_carried_over
-from projects.nats.decode import decode_architecture_from_cfg
-from projects.nats.mixed_op import MixedDilationConv
+from projects.nats.architecture import (
+    carry_over_supernet,
+    decode_architecture_from_cfg,
+    save_architecture,
+    save_carried_over,
+)
+from projects.nats.modeling.mixed_op import MixedDilationConv
 
 
 @pytest.mark.parametrize("resnext", [False, True])

@@ -7,7 +7,7 @@ import pytest
 from detectron2.config import get_cfg
 
 from projects.nats import add_nats_config
-from projects.nats.decoded import check_architecture_file
+from projects.nats.config import check_architecture_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASELINES = sorted(glob.glob(os.path.join(ROOT, "configs", "Baselines", "*.yaml")))

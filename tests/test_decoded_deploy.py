@@ -8,7 +8,7 @@ from detectron2.modeling import build_model
 from test_decoded import decoded_cfg
 
 from projects.nats.export import export_tracing_adapter
-from projects.nats.split_conv import SplitDilationConv
+from projects.nats.modeling.split_conv import SplitDilationConv
 
 
 def _model(tmp_path):

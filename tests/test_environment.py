@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from projects.nats.d2_compat import MissingExtensionError, has_real_extension
+from projects.nats.compat import MissingExtensionError, has_real_extension
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 needs_standin = pytest.mark.skipif(

@@ -5,13 +5,13 @@ import os
 import pytest
 from common import register_tiny_shapes, tiny_cfg
 
-from projects.nats.search import (
-    ResumableLoader,
-    SeededBatchStream,
+from projects.nats.search.loader import ResumableLoader, SeededBatchStream
+from projects.nats.search.schedule import (
+    SearchSchedule,
+    build_weight_lr_scheduler,
     resolve_search_schedule,
-    split_by_image_id,
 )
-from projects.nats.search.schedule import SearchSchedule, build_weight_lr_scheduler
+from projects.nats.search.splits import split_by_image_id
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -145,10 +145,11 @@ def test_loader_with_workers_matches_single_process():
 @pytest.mark.parametrize(
     "name",
     sorted(
-        n
+        os.path.join("NATS-Search", n)
         for n in os.listdir(os.path.join(ROOT, "configs", "NATS-Search"))
         if n.endswith(".yaml") and not n.startswith("Base-")
-    ),
+    )
+    + [os.path.join("Demo", "demo_shapes_R_50_FPN_tiny.yaml")],
 )
 def test_search_configs_load_and_schedule(name):
     from detectron2.config import get_cfg
@@ -158,7 +159,8 @@ def test_search_configs_load_and_schedule(name):
 
     cfg = get_cfg()
     add_nats_config(cfg)
-    cfg.merge_from_file(os.path.join(ROOT, "configs", "NATS-Search", name))
+    cfg.merge_from_file(os.path.join(ROOT, "configs", name))
+    name = os.path.basename(name)
     parse_search_space(cfg)  # candidates and group division are valid
     assert cfg.MODEL.BACKBONE.NAME.startswith("build_nats_supernet_")
     if name.startswith("demo_"):

@@ -13,12 +13,12 @@ from test_search_trainer import search_cfg
 
 import search_net
 from projects.nats import add_nats_config
-from projects.nats.arch_params import mixed_ops
 from projects.nats.architecture import load_architecture
+from projects.nats.modeling import mixed_ops
 from projects.nats.search import SearchTrainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG = os.path.join(ROOT, "configs", "NATS-Search", "demo_shapes_R_50_FPN_tiny.yaml")
+CONFIG = os.path.join(ROOT, "configs", "Demo", "demo_shapes_R_50_FPN_tiny.yaml")
 
 
 def _args(output_dir, *opts):

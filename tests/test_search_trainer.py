@@ -12,7 +12,10 @@ from detectron2.utils.env import seed_all_rng
 from detectron2.utils.events import EventStorage
 
 from projects.nats.search import SearchTrainer
-from projects.nats.search.fused_sgd import attach_fused_sgd, can_fuse_sgd
+from projects.nats.search.fused_weight_update import (
+    attach_fused_weight_update,
+    can_fuse_weight_update,
+)
 
 SUPERNET = "build_nats_supernet_resnet_fpn_backbone"
 
@@ -194,7 +197,9 @@ def test_in_backward_weight_update_equals_the_plain_step(tmp_path):
         cfg = search_cfg(tmp_path / f"fused_{fused}", max_iter=3, warmup_iters=1)
         cfg.MODEL.NATS.SEARCH.FUSED_WEIGHT_UPDATE = fused
         trainer = build(cfg)
-        assert (len(trainer._trainer.fused_params) > 13) == fused  # every mixed op's replicas
+        assert (
+            len(trainer._trainer.fused_weight_update_params) > 13
+        ) == fused  # every mixed op's replicas
         trainer.resume_or_load(resume=False)
         trainer.train()
         runs[fused] = split_state(trainer), trainer.optimizer.state_dict()["state"]
@@ -209,12 +214,14 @@ def test_in_backward_weight_update_equals_the_plain_step(tmp_path):
 def test_in_backward_update_only_where_gradients_are_final():
     params = [torch.nn.Parameter(torch.zeros(2))]
     sgd = torch.optim.SGD(params, lr=0.1, momentum=0.9)
-    assert can_fuse_sgd(sgd, world_size=1, amp=False)
-    assert not can_fuse_sgd(sgd, world_size=2, amp=False)  # DDP averages after accumulation
-    assert not can_fuse_sgd(sgd, world_size=1, amp=True)  # scaled gradients
+    assert can_fuse_weight_update(sgd, world_size=1, amp=False)
+    assert not can_fuse_weight_update(
+        sgd, world_size=2, amp=False
+    )  # DDP averages after accumulation
+    assert not can_fuse_weight_update(sgd, world_size=1, amp=True)  # scaled gradients
     cfg = tiny_cfg()
     cfg.SOLVER.CLIP_GRADIENTS.ENABLED = True
     clipped = maybe_add_gradient_clipping(cfg, torch.optim.SGD)(params, lr=0.1, momentum=0.9)
-    assert not can_fuse_sgd(clipped, world_size=1, amp=False)
+    assert not can_fuse_weight_update(clipped, world_size=1, amp=False)
     with pytest.raises(ValueError, match="every parameter must be in the optimizer"):
-        attach_fused_sgd(sgd, [torch.nn.Parameter(torch.zeros(1))])
+        attach_fused_weight_update(sgd, [torch.nn.Parameter(torch.zeros(1))])

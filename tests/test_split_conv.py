@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from detectron2.layers import FrozenBatchNorm2d
 
-from projects.nats.split_conv import SplitDilationConv
+from projects.nats.modeling.split_conv import SplitDilationConv
 
 pytestmark = pytest.mark.skipif(
     not torch.backends.mkldnn.is_available(), reason="the shared blocked input is oneDNN's (CPU)"

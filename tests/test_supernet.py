@@ -11,16 +11,16 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.layers import FrozenBatchNorm2d, ShapeSpec
 from detectron2.modeling import build_backbone, build_model
 
-from projects.nats.arch_params import (
+from projects.nats.config import SETTING_C_RES5, SETTING_C_RES34
+from projects.nats.modeling import mixed_ops
+from projects.nats.modeling.mixed_op import MixedDilationConv
+from projects.nats.modeling.supernet_backbone import NATSSupernetBottleneck
+from projects.nats.search.optim import (
     arch_parameters,
     build_weight_optimizer,
     is_arch_param_name,
-    mixed_ops,
     weight_parameters,
 )
-from projects.nats.config import SETTING_C_RES5, SETTING_C_RES34
-from projects.nats.mixed_op import MixedDilationConv
-from projects.nats.supernet import NATSSupernetBottleneck
 
 
 def supernet_cfg(name="build_nats_supernet_resnet_fpn_backbone", **groups):

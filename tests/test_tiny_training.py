@@ -9,7 +9,7 @@ from common import tiny_cfg
 from detectron2.engine import DefaultTrainer
 
 from projects.nats import build_coco_evaluator
-from projects.nats.d2_compat import has_real_extension
+from projects.nats.compat import has_real_extension
 
 
 class _Trainer(DefaultTrainer):

@@ -1,34 +1,25 @@
 """NATS-D2: channel-level neural architecture transformation search for Detectron2 backbones.
 
-Importing the package registers everything it builds (backbones, datasets).
+Importing the package registers its backbones (``modeling/``) and built-in datasets (``data/``).
+The method: ``modeling/`` (the search op, the decoded op, their backbones), ``architecture/``
+(the architecture file and eq. 4-6 decoding), ``search/`` (the search trainer), ``erf.py``.
 """
 
-from .d2_compat import install as _install_d2_compat
+from .compat import install as _install_extension_standin
 
-_install_d2_compat()  # before anything below imports detectron2.layers
+_install_extension_standin()  # a no-op with a compiled Detectron2; before detectron2.layers loads
 
+from . import modeling as _  # noqa: E402, F401  # only registration
+from .architecture import load_architecture  # noqa: E402
+from .checkpoint import NATSCheckpointer  # noqa: E402
 from .config import add_nats_config  # noqa: E402
 from .data import register_nats_shapes  # noqa: E402
-from .decoded import (  # noqa: E402
-    build_nats_resnet_backbone,
-    build_nats_resnet_fpn_backbone,
-    build_nats_retinanet_resnet_fpn_backbone,
-)
 from .evaluation import build_coco_evaluator  # noqa: E402
-from .supernet import (  # noqa: E402
-    build_nats_supernet_resnet_backbone,
-    build_nats_supernet_resnet_fpn_backbone,
-    build_nats_supernet_retinanet_resnet_fpn_backbone,
-)
 
 __all__ = [
+    "NATSCheckpointer",
     "add_nats_config",
     "build_coco_evaluator",
+    "load_architecture",
     "register_nats_shapes",
-    "build_nats_supernet_resnet_backbone",
-    "build_nats_supernet_resnet_fpn_backbone",
-    "build_nats_supernet_retinanet_resnet_fpn_backbone",
-    "build_nats_resnet_backbone",
-    "build_nats_resnet_fpn_backbone",
-    "build_nats_retinanet_resnet_fpn_backbone",
 ]

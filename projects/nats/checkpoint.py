@@ -9,7 +9,6 @@ the 3x3 conv: ``INPUT.FORMAT "RGB"``, ``MODEL.PIXEL_MEAN [123.675, 116.28, 103.5
 ``MODEL.PIXEL_STD [58.395, 57.12, 57.375]``, ``MODEL.RESNETS.STRIDE_IN_1X1 False``.
 """
 
-import os
 import re
 
 from detectron2.checkpoint import DetectionCheckpointer
@@ -17,12 +16,7 @@ from detectron2.utils.file_io import PathManager
 
 from .atomic import atomic_open
 
-__all__ = [
-    "NATSCheckpointer",
-    "check_weights_file",
-    "is_torchvision_resnet",
-    "convert_torchvision_resnet",
-]
+__all__ = ["NATSCheckpointer", "is_torchvision_resnet", "convert_torchvision_resnet"]
 
 _BLOCK = re.compile(r"^layer(\d)\.(\d+)\.(.+)$")
 _BLOCK_PARTS = {"downsample.0": "shortcut", "downsample.1": "shortcut.norm"}
@@ -61,22 +55,6 @@ def convert_torchvision_resnet(state_dict):
         if new is not None:
             out[new] = value
     return out
-
-
-def check_weights_file(cfg, *, resume=False):
-    """Stop before any work when ``MODEL.WEIGHTS`` names a local file that does not exist
-    (URLs such as ``detectron2://...`` are fetched later by the checkpointer). With ``resume``
-    and a ``last_checkpoint`` in OUTPUT_DIR, that checkpoint is loaded instead: no check."""
-    path = cfg.MODEL.WEIGHTS
-    if resume and os.path.exists(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint")):
-        return path
-    if path and "://" not in path and not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"MODEL.WEIGHTS = {path} does not exist: give an ImageNet checkpoint (Detectron2 "
-            "'.pkl', or a torchvision ResNet/ResNeXt '.pth'), a checkpoint of this project, or "
-            "'' to start from random initialisation"
-        )
-    return path
 
 
 class _AtomicWritesPathManager:

@@ -1,9 +1,45 @@
-"""Config keys of NATS-D2, all under ``MODEL.NATS``; ``add_nats_config(cfg)`` after get_cfg()."""
+"""Config of NATS-D2: ``add_nats_config(cfg)`` adds the keys (all under ``MODEL.NATS``) after
+``get_cfg()``, and the checks below refuse a bad config before any data, model or output exists.
+
+Every check names the key and the accepted values. ``search_net.py`` runs
+:func:`check_search_config` and ``train_net.py`` :func:`check_train_config` before Detectron2's
+``default_setup`` writes to ``OUTPUT_DIR``; the builders and trainers run them again for code that
+builds them directly.
+"""
+
+import os
 
 from detectron2.config import CfgNode as CN
+from detectron2.utils.file_io import PathManager
 
-__all__ = ["add_nats_config", "SETTING_C_RES34", "SETTING_C_RES5"]
+from .architecture.file_format import ArchitectureError
+from .search_space import parse_search_space
 
+__all__ = [
+    "add_nats_config",
+    "SETTING_C_RES34",
+    "SETTING_C_RES5",
+    "SUPERNET_BACKBONES",
+    "DECODED_BACKBONES",
+    "is_supernet_config",
+    "check_search_config",
+    "check_train_config",
+    "check_weights_file",
+    "check_architecture_file",
+    "check_arch_optimizer_config",
+]
+
+# The registered backbone builders (modeling/): search supernets and decoded networks.
+SUPERNET_BACKBONES = (
+    "build_nats_supernet_resnet_backbone",
+    "build_nats_supernet_resnet_fpn_backbone",
+    "build_nats_supernet_retinanet_resnet_fpn_backbone",
+)
+DECODED_BACKBONES = (
+    "build_nats_resnet_backbone",
+    "build_nats_resnet_fpn_backbone",
+    "build_nats_retinanet_resnet_fpn_backbone",
+)
 # The paper's genotype setting C (Table 5): dilations (dh, dw) for res3/res4 and for res5.
 SETTING_C_RES34 = [[1, 1], [2, 2], [3, 3], [1, 3], [3, 1]]
 SETTING_C_RES5 = [[1, 1], [2, 2], [3, 3], [4, 4], [5, 5], [1, 3], [3, 1], [1, 5], [5, 1]]
@@ -77,3 +113,83 @@ def add_nats_config(cfg):
     _C.MODEL.NATS.SEARCH.SPLIT.FRACTION = 0.3
     # Seed of the split's hash; changing it draws a different (still deterministic) split.
     _C.MODEL.NATS.SEARCH.SPLIT.SEED = 0
+
+
+def is_supernet_config(cfg):
+    """Whether ``cfg`` builds a search supernet (``MODEL.BACKBONE.NAME``)."""
+    return cfg.MODEL.BACKBONE.NAME in SUPERNET_BACKBONES
+
+
+def check_search_config(cfg, *, resume=True):
+    """The checks of a search that need no data: run before the datasets load, so a bad key stops
+    at once (``resume``: a ``last_checkpoint`` in OUTPUT_DIR, if any, replaces MODEL.WEIGHTS)."""
+    if not is_supernet_config(cfg):
+        raise ValueError(
+            f"MODEL.BACKBONE.NAME = {cfg.MODEL.BACKBONE.NAME}: a search needs a NATS supernet "
+            f"backbone, one of {list(SUPERNET_BACKBONES)}"
+        )
+    parse_search_space(cfg)
+    check_arch_optimizer_config(cfg)
+    check_weights_file(cfg, resume=resume)
+
+
+def check_train_config(cfg, *, resume=False):
+    """The checks of a retraining or evaluation (``train_net.py``): no supernet, the architecture
+    file of a decoded network, and a local ``MODEL.WEIGHTS`` must exist."""
+    if is_supernet_config(cfg):
+        raise ValueError(
+            f"MODEL.BACKBONE.NAME = {cfg.MODEL.BACKBONE.NAME} is a search supernet: search it with "
+            f"search_net.py, then retrain the decoded network (one of {list(DECODED_BACKBONES)})"
+        )
+    if cfg.MODEL.BACKBONE.NAME in DECODED_BACKBONES:
+        check_architecture_file(cfg)
+    check_weights_file(cfg, resume=resume)
+
+
+def check_weights_file(cfg, *, resume=False):
+    """Stop before any work when ``MODEL.WEIGHTS`` names a local file that does not exist
+    (URLs such as ``detectron2://...`` are fetched later by the checkpointer). With ``resume``
+    and a ``last_checkpoint`` in OUTPUT_DIR, that checkpoint is loaded instead: no check."""
+    path = cfg.MODEL.WEIGHTS
+    if resume and os.path.exists(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint")):
+        return path
+    if path and "://" not in path and not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"MODEL.WEIGHTS = {path} does not exist: give an ImageNet checkpoint (Detectron2 "
+            "'.pkl', or a torchvision ResNet/ResNeXt '.pth'), a checkpoint of this project, or "
+            "'' to start from random initialisation"
+        )
+    return path
+
+
+def check_architecture_file(cfg):
+    """Stop at once, naming the search to run, when ``MODEL.NATS.ARCHITECTURE`` is missing;
+    returns its path."""
+    path = cfg.MODEL.NATS.ARCHITECTURE
+    search_cfg = cfg.MODEL.NATS.ARCHITECTURE_SEARCH_CONFIG or "the matching search config"
+    if not path:
+        raise ArchitectureError(
+            "MODEL.NATS.ARCHITECTURE is empty: set it to the architecture.json of a search run "
+            f"(run search_net.py with {search_cfg} first)"
+        )
+    if not PathManager.exists(path):
+        raise FileNotFoundError(
+            f"MODEL.NATS.ARCHITECTURE = {path} does not exist: run search_net.py with "
+            f"{search_cfg} first (the paper's searched architectures are not published)"
+        )
+    return path
+
+
+def check_arch_optimizer_config(cfg):
+    """Validate ``MODEL.NATS.SEARCH.ARCH.{BASE_LR, WEIGHT_DECAY, BETAS}``; return them."""
+    arch = cfg.MODEL.NATS.SEARCH.ARCH
+    lr, weight_decay, betas = arch.BASE_LR, arch.WEIGHT_DECAY, tuple(arch.BETAS)
+    if not isinstance(lr, (int, float)) or lr <= 0:
+        raise ValueError(f"MODEL.NATS.SEARCH.ARCH.BASE_LR must be a number > 0, got {lr!r}")
+    if not isinstance(weight_decay, (int, float)) or weight_decay < 0:
+        raise ValueError(
+            f"MODEL.NATS.SEARCH.ARCH.WEIGHT_DECAY must be a number >= 0, got {weight_decay!r}"
+        )
+    if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas):
+        raise ValueError(f"MODEL.NATS.SEARCH.ARCH.BETAS must be two numbers in [0, 1), got {betas}")
+    return lr, weight_decay, betas

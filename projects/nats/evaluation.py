@@ -5,7 +5,7 @@ import os
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation import COCOEvaluator
 
-from .d2_compat import has_real_extension
+from .compat import has_real_extension
 from .data import ensure_shapes_generated
 
 __all__ = ["build_coco_evaluator"]

@@ -1,60 +1,27 @@
-"""Detectron2's ``TracingAdapter`` (TorchScript tracing) on a PyTorch without Caffe2.
+"""Export of a (decoded) detector by TorchScript tracing, through Detectron2's ``TracingAdapter``.
 
-``detectron2/export/__init__.py`` (v0.6) imports its Caffe2 exporter first, which needs
-``caffe2.proto``: gone from PyTorch 2.x wheels, so ``from detectron2.export import
-TracingAdapter`` (and ``detectron2.utils.analysis``, which does that) fails although tracing
-needs no Caffe2. :func:`tracing_adapter_class` then registers ``detectron2.export`` without
-running that ``__init__``, imports ``detectron2.export.flatten`` (the real ``TracingAdapter``)
-and makes any other name of the package raise an error saying why.
+The decoded network's split convs trace as stock convs (see ``modeling/split_conv.py``), so the
+traced model runs wherever a traced stock Detectron2 model runs.
 """
 
-import importlib
-import importlib.util
-import sys
+import torch
 
-__all__ = ["tracing_adapter_class", "export_tracing_adapter"]
+from .compat import tracing_adapter_class
 
-_MISSING = (
-    "detectron2.export.{name} needs Caffe2 (caffe2.proto), which this PyTorch does not ship; "
-    "only TracingAdapter (TorchScript tracing) is available here"
-)
-
-
-def _caffe2_free_export_package():
-    spec = importlib.util.find_spec("detectron2.export")
-    package = importlib.util.module_from_spec(spec)  # its __init__ is not executed
-
-    def missing(name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        raise ImportError(_MISSING.format(name=name))
-
-    package.__getattr__ = missing
-    sys.modules["detectron2.export"] = package
-    flatten = importlib.import_module("detectron2.export.flatten")
-    package.TracingAdapter = flatten.TracingAdapter
-    return package
-
-
-def tracing_adapter_class():
-    """``detectron2.export.TracingAdapter``, importable with or without Caffe2."""
-    try:
-        from detectron2.export import TracingAdapter
-    except ImportError as e:
-        if "caffe2" not in str(e):
-            raise
-        sys.modules.pop("detectron2.export", None)
-        TracingAdapter = _caffe2_free_export_package().TracingAdapter
-    return TracingAdapter
+__all__ = ["export_tracing_adapter"]
 
 
 def export_tracing_adapter(model, image):
-    """Trace ``model`` (eval mode) on one CHW ``image``; returns ``(traced, adapter)``.
+    """Trace ``model`` in eval mode on one image.
 
-    ``adapter.outputs_schema(traced(image))`` rebuilds Detectron2's ``Instances``.
+    Args:
+        model: a Detectron2 meta-architecture (e.g. ``GeneralizedRCNN``) in eval mode.
+        image: a CHW tensor in the model's input format.
+
+    Returns:
+        ``(traced, adapter)``: ``adapter.outputs_schema(traced(image))`` rebuilds Detectron2's
+        ``Instances`` from the traced model's flat outputs.
     """
-    import torch
-
     adapter = tracing_adapter_class()(model, [{"image": image}], _inference)
     with torch.no_grad():
         traced = torch.jit.trace(adapter, adapter.flattened_inputs)

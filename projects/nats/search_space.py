@@ -1,6 +1,7 @@
 """The channel-level search space read from ``MODEL.NATS``: searched stages, dilation candidates
 per stage and the division of a searched conv's output channels into groups with own logits."""
 
+import re
 from dataclasses import dataclass
 from typing import Dict, Tuple
 
@@ -10,11 +11,21 @@ __all__ = [
     "SearchSpace",
     "parse_search_space",
     "parse_candidates",
+    "parse_dilation",
     "num_channel_groups",
+    "is_int",
+    "BLOCK_NAME",
+    "split_block_path",
+    "replica_key",
 ]
 
 STAGE_NAMES = ("res2", "res3", "res4", "res5")
 GROUP_MODES = ("count", "channels")
+# A searched block's name, "<stage>.<index>" as in Detectron2's ResNet (e.g. "res4.3"); the
+# architecture file, the logs and the carry-over tool all name blocks so.
+BLOCK_NAME = re.compile(r"(" + "|".join(map(re.escape, STAGE_NAMES)) + r")\.(0|[1-9][0-9]*)")
+# A searched conv's module path or state-dict prefix: "<prefix><block name>.conv2".
+_SEARCHED_CONV_PATH = re.compile(r"^(.*?)(?:^|(?<=\.))(" + BLOCK_NAME.pattern + r")\.conv2$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,23 +49,40 @@ class SearchSpace:
         )
 
 
-def _is_int(v):
+def is_int(v):
+    """Whether ``v`` is an integer (``bool`` is not, although Python says so)."""
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def parse_dilation(value, where, *, error=ValueError):
+    """``[dh, dw]`` -> ``(dh, dw)``, positive integers; else ``error`` naming ``where``."""
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != 2
+        or not all(is_int(v) and v >= 1 for v in value)
+    ):
+        raise error(f"{where} must be a [dh, dw] pair of positive integers, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def split_block_path(path):
+    """``"backbone.bottom_up.res4.3.conv2"`` -> ``("backbone.bottom_up.", "res4.3")``; None if
+    ``path`` is not a searched conv's module path (or state-dict prefix)."""
+    match = _SEARCHED_CONV_PATH.match(path)
+    return None if match is None else (match.group(1), match.group(2))
+
+
+def replica_key(dilation):
+    """The state-dict key of a supernet conv's replica for ``dilation``, under the block's
+    ``conv2.replicas.``: ``(2, 2)`` -> ``"2x2"``."""
+    return f"{dilation[0]}x{dilation[1]}"
 
 
 def parse_candidates(value, key):
     """``[[dh, dw], ...]`` -> tuple of (dh, dw); errors name ``key`` and what is accepted."""
     if not isinstance(value, (list, tuple)) or len(value) == 0:
         raise ValueError(f"{key} must be a non-empty list of [dh, dw] pairs, got {value!r}")
-    out = []
-    for i, d in enumerate(value):
-        if (
-            not isinstance(d, (list, tuple))
-            or len(d) != 2
-            or not all(_is_int(v) and v >= 1 for v in d)
-        ):
-            raise ValueError(f"{key}[{i}] must be a [dh, dw] pair of positive integers, got {d!r}")
-        out.append((int(d[0]), int(d[1])))
+    out = [parse_dilation(d, f"{key}[{i}]") for i, d in enumerate(value)]
     if len(set(out)) != len(out):
         raise ValueError(f"{key} lists a dilation twice: {[list(d) for d in out]}")
     return tuple(out)
@@ -81,7 +109,7 @@ def parse_search_space(cfg):
     mode, value = nats.GROUPS.MODE, nats.GROUPS.VALUE
     if mode not in GROUP_MODES:
         raise ValueError(f"MODEL.NATS.GROUPS.MODE must be one of {list(GROUP_MODES)}, got {mode!r}")
-    if not _is_int(value) or value < 1:
+    if not is_int(value) or value < 1:
         raise ValueError(f"MODEL.NATS.GROUPS.VALUE must be a positive integer, got {value!r}")
     return SearchSpace(
         stages=tuple(stages), candidates=candidates, group_mode=mode, group_value=value

@@ -15,8 +15,7 @@ import torch
 from detectron2.engine import HookBase
 from detectron2.engine.hooks import LRScheduler
 
-from ..architecture import save_architecture
-from .heatmap import save_architecture_heatmap
+from ..architecture import save_architecture, save_architecture_heatmap
 
 __all__ = ["ArchLRScheduler", "ArchitectureLogger", "block_statistics"]
 

@@ -1,16 +1,68 @@
 """The two optimizers of a search: SGD over the weights, Adam over the architecture logits.
 
 Detectron2's default optimizer takes every parameter with ``requires_grad``, logits included, and
-``ResNet.freeze`` turns ``requires_grad`` off for logits inside frozen blocks too. Here logits are
-kept at ``requires_grad=False`` outside architecture steps (so DDP, built afterwards, never
-reduces them and weight steps compute no gradient for them) and get their own optimizer.
+``ResNet.freeze`` turns ``requires_grad`` off for logits inside frozen blocks too. Here the logits
+stay out of everything meant for weights (the weight optimizer, its weight decay): they are kept
+at ``requires_grad=False`` outside architecture steps (so DDP, built afterwards, never reduces
+them and weight steps compute no gradient for them) and get their own optimizer.
 """
 
+import contextlib
+
 import torch
+from detectron2.solver import build_optimizer
 
-from ..arch_params import arch_parameters, build_weight_optimizer
+from ..config import check_arch_optimizer_config
+from ..modeling import mixed_ops
 
-__all__ = ["detach_arch_parameters", "check_arch_optimizer_config", "build_search_optimizers"]
+__all__ = [
+    "arch_parameters",
+    "is_arch_param_name",
+    "weight_parameters",
+    "build_weight_optimizer",
+    "detach_arch_parameters",
+    "build_search_optimizers",
+]
+
+
+def arch_parameters(model):
+    """``[(block_name, alpha)]``: the architecture logits of every mixed op, in module order."""
+    return [(name, op.alpha) for name, op in mixed_ops(model)]
+
+
+def is_arch_param_name(name):
+    """Whether a parameter name (as in ``named_parameters``/state dicts) is a logit."""
+    return name == "alpha" or name.endswith(".alpha")
+
+
+def weight_parameters(model):
+    """Every parameter of ``model`` except the architecture logits."""
+    logits = {id(alpha) for _, alpha in arch_parameters(model)}
+    return [p for p in model.parameters() if id(p) not in logits]
+
+
+@contextlib.contextmanager
+def _logits_hidden(model):
+    logits = [alpha for _, alpha in arch_parameters(model)]
+    state = [alpha.requires_grad for alpha in logits]
+    try:
+        for alpha in logits:
+            alpha.requires_grad_(False)
+        yield
+    finally:
+        for alpha, flag in zip(logits, state):
+            alpha.requires_grad_(flag)
+
+
+def build_weight_optimizer(cfg, model):
+    """Detectron2's default optimizer (``SOLVER.*``: SGD, weight decay, norm/bias factors) over
+    the weights only: the logits get neither SGD updates nor weight decay from it."""
+    with _logits_hidden(model):
+        optimizer = build_optimizer(cfg, model)
+    logits = {id(alpha) for _, alpha in arch_parameters(model)}
+    if any(id(p) in logits for g in optimizer.param_groups for p in g["params"]):
+        raise RuntimeError("an architecture logit ended up in the weight optimizer")
+    return optimizer
 
 
 def detach_arch_parameters(model):
@@ -26,23 +78,18 @@ def detach_arch_parameters(model):
     return arch
 
 
-def check_arch_optimizer_config(cfg):
-    """Validate ``MODEL.NATS.SEARCH.ARCH.{BASE_LR, WEIGHT_DECAY, BETAS}``; return them."""
-    arch = cfg.MODEL.NATS.SEARCH.ARCH
-    lr, weight_decay, betas = arch.BASE_LR, arch.WEIGHT_DECAY, tuple(arch.BETAS)
-    if not isinstance(lr, (int, float)) or lr <= 0:
-        raise ValueError(f"MODEL.NATS.SEARCH.ARCH.BASE_LR must be a number > 0, got {lr!r}")
-    if not isinstance(weight_decay, (int, float)) or weight_decay < 0:
-        raise ValueError(
-            f"MODEL.NATS.SEARCH.ARCH.WEIGHT_DECAY must be a number >= 0, got {weight_decay!r}"
-        )
-    if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas):
-        raise ValueError(f"MODEL.NATS.SEARCH.ARCH.BETAS must be two numbers in [0, 1), got {betas}")
-    return lr, weight_decay, betas
-
-
 def build_search_optimizers(cfg, model, arch):
-    """(weight SGD from SOLVER.* without the logits, logits' Adam from MODEL.NATS.SEARCH.ARCH)."""
+    """The weights' and the logits' optimizers.
+
+    Args:
+        cfg: a search config; ``SOLVER.*`` sets the weights' SGD, ``MODEL.NATS.SEARCH.ARCH.*``
+            the logits' Adam.
+        model: the supernet detector.
+        arch: ``[(block_name, alpha)]`` from :func:`detach_arch_parameters`.
+
+    Returns:
+        ``(weight_optimizer, arch_optimizer)``.
+    """
     lr, weight_decay, betas = check_arch_optimizer_config(cfg)
     if any(alpha.requires_grad for _, alpha in arch):
         raise RuntimeError("call detach_arch_parameters(model) before building the optimizers")

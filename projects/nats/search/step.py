@@ -12,7 +12,7 @@ Memory: the weight gradients are freed as soon as the weight optimizer has used 
 keeps them until the next backward), so neither the architecture step nor the next forward runs
 beside a stale copy of every weight's gradient: with setting C's dilated replicas that copy is
 several hundred MiB. In one process, the mixed ops' weights are even updated inside the backward
-(``fused_params``, :mod:`.fused_sgd`), so their gradients never all exist at once.
+(:mod:`.fused_weight_update`), so their gradients never all exist at once.
 """
 
 import contextlib
@@ -25,7 +25,7 @@ from detectron2.utils import comm
 from detectron2.utils.events import get_event_storage
 from torch.nn.parallel import DistributedDataParallel
 
-from .fused_sgd import attach_fused_sgd
+from .fused_weight_update import attach_fused_weight_update
 from .loader import derive_seed, seed_rngs
 
 __all__ = ["SearchStepTrainer", "AMPSearchStepTrainer"]
@@ -43,9 +43,10 @@ class _SearchStepMixin:
         arch_params,
         arch_start_iter,
         seed,
-        fused_params=(),
+        fused_weight_update_params=(),
     ):
-        """``fused_params``: weights that SGD updates inside the backward (see ``fused_sgd``)."""
+        """``fused_weight_update_params``: weights that SGD updates inside the backward
+        (:mod:`.fused_weight_update`)."""
         super().__init__(model, data_loader, optimizer)
         self.arch_data_loader = arch_data_loader
         self.arch_optimizer = arch_optimizer
@@ -57,8 +58,8 @@ class _SearchStepMixin:
         ids = {id(p) for p in self.arch_params}
         # Weights that train (frozen ones stay frozen); switched off during architecture steps.
         self._weights = [p for p in inner.parameters() if p.requires_grad and id(p) not in ids]
-        self.fused_params = list(fused_params)
-        attach_fused_sgd(self.optimizer, self.fused_params)
+        self.fused_weight_update_params = list(fused_weight_update_params)
+        attach_fused_weight_update(self.optimizer, self.fused_weight_update_params)
         self.restart_data(0)
 
     def restart_data(self, start_iter):
@@ -147,8 +148,11 @@ class AMPSearchStepTrainer(_SearchStepMixin, AMPTrainer):
     """The AMP variant: both steps under autocast, each with its own gradient scaler."""
 
     def __init__(self, **kwargs):
-        if kwargs.get("fused_params"):  # scaled gradients are not final when they accumulate
-            raise ValueError("AMPSearchStepTrainer: fused_params needs unscaled gradients")
+        # scaled gradients are not final when they accumulate
+        if kwargs.get("fused_weight_update_params"):
+            raise ValueError(
+                "AMPSearchStepTrainer: fused_weight_update_params needs unscaled gradients"
+            )
         super().__init__(**kwargs)
         self.arch_grad_scaler = torch.cuda.amp.GradScaler()
 

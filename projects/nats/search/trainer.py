@@ -16,20 +16,20 @@ from detectron2.engine.defaults import create_ddp_model
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
-from ..arch_params import mixed_ops
-from ..checkpoint import NATSCheckpointer, check_weights_file
-from ..decode import decode_architecture_from_cfg
+from ..architecture import decode_architecture_from_cfg
+from ..checkpoint import NATSCheckpointer
+from ..config import check_search_config
 from ..evaluation import build_coco_evaluator
-from ..search_space import parse_search_space
-from .fused_sgd import can_fuse_sgd
+from ..modeling import mixed_ops
+from .fused_weight_update import fused_weight_update_params
 from .hooks import ArchitectureLogger, ArchLRScheduler
 from .loader import ResumableLoader, SeededBatchStream
-from .optim import build_search_optimizers, check_arch_optimizer_config, detach_arch_parameters
+from .optim import build_search_optimizers, detach_arch_parameters
 from .schedule import build_arch_lr_scheduler, build_weight_lr_scheduler, resolve_search_schedule
 from .splits import load_search_splits
 from .step import AMPSearchStepTrainer, SearchStepTrainer
 
-__all__ = ["SearchTrainer", "create_search_ddp_model", "check_search_config", "fused_weight_params"]
+__all__ = ["SearchTrainer", "create_search_ddp_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,37 +39,6 @@ def create_search_ddp_model(model):
     on_cpu = next(model.parameters()).device.type == "cpu"
     kwargs = {"device_ids": None} if on_cpu else {}
     return create_ddp_model(model, broadcast_buffers=False, **kwargs)
-
-
-def fused_weight_params(cfg, model, optimizer):
-    """The mixed ops' trainable conv weights when SGD may update them inside the backward
-    (``MODEL.NATS.SEARCH.FUSED_WEIGHT_UPDATE``, see ``fused_sgd``), else ``[]``."""
-    amp, world = cfg.SOLVER.AMP.ENABLED, comm.get_world_size()
-    if not cfg.MODEL.NATS.SEARCH.FUSED_WEIGHT_UPDATE:
-        return []
-    if not can_fuse_sgd(optimizer, world_size=world, amp=amp):
-        logger.info(
-            f"Weight updates after the backward (processes: {world}, AMP: {amp}, optimizer: "
-            f"{type(optimizer).__name__}); in-backward updates need 1, False, plain SGD"
-        )
-        return []
-    ops = mixed_ops(model)
-    return [w for _, op in ops for w in op.candidate_weights() if w.requires_grad]
-
-
-def check_search_config(cfg, *, resume=True):
-    """The checks that need no data: run before the datasets load, so a bad key stops at once
-    (``resume``: a ``last_checkpoint`` in OUTPUT_DIR, if any, replaces MODEL.WEIGHTS)."""
-    name = cfg.MODEL.BACKBONE.NAME
-    if not name.startswith("build_nats_supernet_"):
-        raise ValueError(
-            f"MODEL.BACKBONE.NAME = {name}: a search needs a NATS supernet backbone "
-            "(build_nats_supernet_resnet_fpn_backbone or build_nats_supernet_retinanet_"
-            "resnet_fpn_backbone)"
-        )
-    parse_search_space(cfg)
-    check_arch_optimizer_config(cfg)
-    check_weights_file(cfg, resume=resume)
 
 
 class SearchTrainer(DefaultTrainer):
@@ -99,7 +68,7 @@ class SearchTrainer(DefaultTrainer):
         data_loader = self.build_search_loader(cfg, weight_dicts, "weight", seed)
         arch_loader = self.build_search_loader(cfg, arch_dicts, "arch", seed)
 
-        fused = fused_weight_params(cfg, model, optimizer)
+        fused = fused_weight_update_params(cfg, model, optimizer)
         model = create_search_ddp_model(model)
         step_cls = AMPSearchStepTrainer if cfg.SOLVER.AMP.ENABLED else SearchStepTrainer
         self._trainer = step_cls(
@@ -111,7 +80,7 @@ class SearchTrainer(DefaultTrainer):
             arch_params=arch,
             arch_start_iter=self.schedule.arch_start_iter,
             seed=seed,
-            fused_params=fused,  # [] with AMP: fused_weight_params checks
+            fused_weight_update_params=fused,  # [] with AMP: fused_weight_update_params checks
         )
         self.arch_params = arch
         self.scheduler = build_weight_lr_scheduler(cfg, optimizer, self.schedule.max_iter)

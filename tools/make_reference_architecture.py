@@ -3,9 +3,9 @@
 
 It stands in for a searched architecture in benchmarks (the hard case: most blocks keep 4-9
 genotypes): each block's logits ``[16, num_candidates]`` are drawn with a fixed seed and decoded
-by eq. 4-6 (``projects.nats.decode.decode_block``: argmax per group, channels by intensity).
+by eq. 4-6 (``projects.nats.architecture.decode_block``: argmax per group, channels by intensity).
 
-    python benchmarks/make_reference_architecture.py  # -> configs/NATS/architectures/...json
+    python tools/make_reference_architecture.py  # -> configs/NATS/architectures/...json
 """
 
 import argparse
@@ -16,9 +16,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from projects.nats.architecture import Architecture, save_architecture  # noqa: E402
+from projects.nats.architecture import Architecture, decode_block, save_architecture  # noqa: E402
 from projects.nats.config import SETTING_C_RES5, SETTING_C_RES34  # noqa: E402
-from projects.nats.decode import decode_block  # noqa: E402
 
 __all__ = ["seeded_architecture"]
 
@@ -38,7 +37,7 @@ def seeded_architecture(*, stages=R50_STAGES, num_groups=16, seed=0):
         for i in range(num_blocks):
             logits = torch.randn(num_groups, len(candidates[stage]), generator=gen)
             blocks[f"{stage}.{i}"] = decode_block(logits, candidates[stage], channels)
-    meta = {"source": "benchmarks/make_reference_architecture.py", "seed": seed, "setting": "C"}
+    meta = {"source": "tools/make_reference_architecture.py", "seed": seed, "setting": "C"}
     return Architecture(
         candidates=candidates, group_mode="count", group_value=num_groups, blocks=blocks, meta=meta
     )

@@ -10,22 +10,44 @@ they accumulate), no AMP loss scaling, no gradient clipping (a plain ``torch.opt
 """
 
 import functools
+import logging
 
 import torch
+from detectron2.utils import comm
 from torch.optim.sgd import sgd
 
-__all__ = ["can_fuse_sgd", "attach_fused_sgd"]
+from ..modeling import mixed_ops
+
+__all__ = ["fused_weight_update_params", "can_fuse_weight_update", "attach_fused_weight_update"]
+
+logger = logging.getLogger(__name__)
 
 
-def can_fuse_sgd(optimizer, *, world_size, amp):
+def fused_weight_update_params(cfg, model, optimizer):
+    """The mixed ops' trainable conv weights when SGD may update them inside the backward
+    (``MODEL.NATS.SEARCH.FUSED_WEIGHT_UPDATE``, see ``fused_weight_update``), else ``[]``."""
+    amp, world = cfg.SOLVER.AMP.ENABLED, comm.get_world_size()
+    if not cfg.MODEL.NATS.SEARCH.FUSED_WEIGHT_UPDATE:
+        return []
+    if not can_fuse_weight_update(optimizer, world_size=world, amp=amp):
+        logger.info(
+            f"Weight updates after the backward (processes: {world}, AMP: {amp}, optimizer: "
+            f"{type(optimizer).__name__}); in-backward updates need 1, False, plain SGD"
+        )
+        return []
+    ops = mixed_ops(model)
+    return [w for _, op in ops for w in op.candidate_weights() if w.requires_grad]
+
+
+def can_fuse_weight_update(optimizer, *, world_size, amp):
     """Whether gradients are final when they accumulate and the optimizer is a plain SGD."""
     return world_size == 1 and not amp and type(optimizer) is torch.optim.SGD
 
 
-def attach_fused_sgd(optimizer, params):
+def attach_fused_weight_update(optimizer, params):
     """Update each of ``params`` (all in ``optimizer``) in the backward; the hook handles."""
     if any(_group_of(optimizer, p) is None for p in params):
-        raise ValueError("attach_fused_sgd: every parameter must be in the optimizer")
+        raise ValueError("attach_fused_weight_update: every parameter must be in the optimizer")
     hook = functools.partial(_sgd_update, optimizer)
     return [p.register_post_accumulate_grad_hook(hook) for p in params]
 

@@ -13,8 +13,8 @@ from detectron2.modeling.backbone.fpn import (
 )
 from detectron2.modeling.backbone.resnet import BottleneckBlock, build_resnet_backbone
 
+from ..search_space import parse_search_space
 from .mixed_op import MixedDilationConv
-from .search_space import parse_search_space
 
 __all__ = [
     "NATSSupernetBottleneck",

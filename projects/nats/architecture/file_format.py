@@ -23,14 +23,13 @@ channels ``[i * out_channels / num_groups, (i + 1) * out_channels / num_groups)`
 """
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Tuple
 
-from iopath.common.file_io import PathManager as _PathManagerCls
+from detectron2.utils.file_io import PathManager
 
-from .atomic import atomic_open
-from .search_space import GROUP_MODES, STAGE_NAMES
+from ..atomic import atomic_open
+from ..search_space import BLOCK_NAME, GROUP_MODES, STAGE_NAMES, is_int, parse_dilation
 
 __all__ = [
     "ArchitectureError",
@@ -43,9 +42,6 @@ __all__ = [
 
 FORMAT = "nats-architecture"
 VERSION = 1
-PathManager = _PathManagerCls()
-# "<stage>.<index>" as in the ResNet, e.g. "res4.3"; the index without leading zeros.
-_BLOCK_NAME = re.compile(r"(" + "|".join(map(re.escape, STAGE_NAMES)) + r")\.(0|[1-9][0-9]*)")
 _KIND_NAMES = {int: "an integer", str: "a string", list: "a list", dict: "an object"}
 
 
@@ -101,178 +97,174 @@ class Architecture:
 
     @classmethod
     def from_dict(cls, d, source="architecture"):
-        """Parse and validate; every error names the offending field and the accepted values."""
+        """Parse and validate ``d`` (a parsed JSON object).
+
+        Args:
+            d: the file's content.
+            source: what ``d`` came from (a path): the first word of every error message.
+
+        Raises:
+            ArchitectureError: naming the offending field and the accepted values.
+        """
+        try:
+            return cls._parse(d)
+        except ArchitectureError as e:
+            raise ArchitectureError(f"{source}: {e}") from None
+
+    @classmethod
+    def _parse(cls, d):
         if not isinstance(d, dict):
             raise ArchitectureError(
-                f"{source}: the file must hold a JSON object with 'format', 'version', 'groups', "
+                f"the file must hold a JSON object with 'format', 'version', 'groups', "
                 f"'candidates' and 'blocks', got {type(d).__name__}"
             )
-        if _field(d, "format", str, source) != FORMAT:
-            raise ArchitectureError(
-                f"{source}: field 'format' must be '{FORMAT}', got {d['format']!r}"
-            )
-        if _field(d, "version", int, source) != VERSION:
-            raise ArchitectureError(
-                f"{source}: field 'version' must be {VERSION}, got {d['version']!r}"
-            )
-        groups = _field(d, "groups", dict, source)
-        mode = _field(groups, "mode", str, source, "groups.")
+        if _field(d, "format", str) != FORMAT:
+            raise ArchitectureError(f"field 'format' must be '{FORMAT}', got {d['format']!r}")
+        if _field(d, "version", int) != VERSION:
+            raise ArchitectureError(f"field 'version' must be {VERSION}, got {d['version']!r}")
+        groups = _field(d, "groups", dict)
+        mode = _field(groups, "mode", str, "groups.")
         if mode not in GROUP_MODES:
             raise ArchitectureError(
-                f"{source}: 'groups.mode' must be one of {list(GROUP_MODES)}, got {mode!r}"
+                f"'groups.mode' must be one of {list(GROUP_MODES)}, got {mode!r}"
             )
-        value = _field(groups, "value", int, source, "groups.")
+        value = _field(groups, "value", int, "groups.")
         if value < 1:
             raise ArchitectureError(
-                f"{source}: 'groups.value' must be a positive integer (groups per conv for mode "
+                f"'groups.value' must be a positive integer (groups per conv for mode "
                 f"'count', channels per group for mode 'channels'), got {value}"
             )
         candidates = {
-            stage: _candidates(stage, cands, source)
-            for stage, cands in _field(d, "candidates", dict, source).items()
+            stage: _candidates(stage, cands)
+            for stage, cands in _field(d, "candidates", dict).items()
         }
         blocks = {
-            name: _block(name, b, candidates, mode, value, source)
-            for name, b in _field(d, "blocks", dict, source).items()
+            name: _block(name, b, candidates, mode, value)
+            for name, b in _field(d, "blocks", dict).items()
         }
         meta = d.get("meta", {})
         if not isinstance(meta, dict):
             raise ArchitectureError(
-                f"{source}: field 'meta' must be an object (free-form information), got {meta!r}"
+                f"field 'meta' must be an object (free-form information), got {meta!r}"
             )
         return cls(
             candidates=candidates, group_mode=mode, group_value=value, blocks=blocks, meta=meta
         )
 
 
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _field(obj, key, kind, source, where=""):
+def _field(obj, key, kind, where=""):
     """``obj[key]``, required and of type ``kind``; ``where`` is the path of ``obj``."""
     if key not in obj:
-        raise ArchitectureError(f"{source}: missing field '{where}{key}'")
+        raise ArchitectureError(f"missing field '{where}{key}'")
     value = obj[key]
-    if not (_is_int(value) if kind is int else isinstance(value, kind)):
-        raise ArchitectureError(
-            f"{source}: field '{where}{key}' must be {_KIND_NAMES[kind]}, got {value!r}"
-        )
+    if not (is_int(value) if kind is int else isinstance(value, kind)):
+        raise ArchitectureError(f"field '{where}{key}' must be {_KIND_NAMES[kind]}, got {value!r}")
     return value
 
 
 def _dilation(value, where):
-    if (
-        not isinstance(value, (list, tuple))
-        or len(value) != 2
-        or not all(_is_int(v) and v >= 1 for v in value)
-    ):
-        raise ArchitectureError(f"{where} must be [dh, dw] with positive integers, got {value!r}")
-    return tuple(value)
+    return parse_dilation(value, where, error=ArchitectureError)
 
 
-def _candidates(stage, cands, source):
+def _candidates(stage, cands):
     """One entry of 'candidates': a searched stage and its distinct (dh, dw)s."""
     if stage not in STAGE_NAMES:
         raise ArchitectureError(
-            f"{source}: 'candidates.{stage}' is not a stage; accepted stages: {list(STAGE_NAMES)}"
+            f"'candidates.{stage}' is not a stage; accepted stages: {list(STAGE_NAMES)}"
         )
     if not isinstance(cands, list) or not cands:
         raise ArchitectureError(
-            f"{source}: 'candidates.{stage}' must be a non-empty list of [dh, dw] pairs, "
-            f"got {cands!r}"
+            f"'candidates.{stage}' must be a non-empty list of [dh, dw] pairs, " f"got {cands!r}"
         )
-    dils = [_dilation(c, f"{source}: 'candidates.{stage}[{i}]'") for i, c in enumerate(cands)]
+    dils = [_dilation(c, f"'candidates.{stage}[{i}]'") for i, c in enumerate(cands)]
     if len(set(dils)) != len(dils):
         raise ArchitectureError(
-            f"{source}: 'candidates.{stage}' must list distinct dilations, got "
-            f"{[list(x) for x in dils]}"
+            f"'candidates.{stage}' must list distinct dilations, got " f"{[list(x) for x in dils]}"
         )
     return dils
 
 
-def _block(name, b, candidates, mode, value, source):
+def _block(name, b, candidates, mode, value):
     """One entry of 'blocks', checked against 'candidates' and 'groups'."""
-    match = _BLOCK_NAME.fullmatch(name)
+    match = BLOCK_NAME.fullmatch(name)
     if match is None:
         raise ArchitectureError(
-            f"{source}: block name 'blocks.{name}' must be '<stage>.<index>' with stage in "
+            f"block name 'blocks.{name}' must be '<stage>.<index>' with stage in "
             f"{list(STAGE_NAMES)} and a non-negative index, e.g. 'res4.3'"
         )
     stage = match.group(1)
     if stage not in candidates:
         raise ArchitectureError(
-            f"{source}: block 'blocks.{name}' is in stage '{stage}', which is not among the "
+            f"block 'blocks.{name}' is in stage '{stage}', which is not among the "
             f"searched stages of 'candidates': {sorted(candidates)}"
         )
     where = f"blocks.{name}."
     if not isinstance(b, dict):
         raise ArchitectureError(
-            f"{source}: 'blocks.{name}' must be an object with 'out_channels', 'num_groups' and "
+            f"'blocks.{name}' must be an object with 'out_channels', 'num_groups' and "
             f"'genotypes', got {b!r}"
         )
-    out_channels = _field(b, "out_channels", int, source, where)
+    out_channels = _field(b, "out_channels", int, where)
     if out_channels < 1:
         raise ArchitectureError(
-            f"{source}: '{where}out_channels' must be a positive integer, got {out_channels}"
+            f"'{where}out_channels' must be a positive integer, got {out_channels}"
         )
-    num_groups = _field(b, "num_groups", int, source, where)
+    num_groups = _field(b, "num_groups", int, where)
     if num_groups < 1 or out_channels % num_groups:
         raise ArchitectureError(
-            f"{source}: '{where}num_groups' must be a positive divisor of out_channels "
+            f"'{where}num_groups' must be a positive divisor of out_channels "
             f"({out_channels}), got {num_groups}"
         )
     if mode == "count" and num_groups != value:
         raise ArchitectureError(
-            f"{source}: '{where}num_groups' must equal 'groups.value' ({value}) with "
+            f"'{where}num_groups' must equal 'groups.value' ({value}) with "
             f"'groups.mode' 'count', got {num_groups}"
         )
     if mode == "channels" and num_groups * value != out_channels:
         raise ArchitectureError(
-            f"{source}: '{where}num_groups' must be out_channels / 'groups.value' = "
+            f"'{where}num_groups' must be out_channels / 'groups.value' = "
             f"{out_channels} / {value} with 'groups.mode' 'channels' (out_channels a multiple "
             f"of the value), got {num_groups}"
         )
     per_group = out_channels // num_groups
     stage_cands = candidates[stage]
     genotypes, seen_groups = [], []
-    for i, g in enumerate(_field(b, "genotypes", list, source, where)):
+    for i, g in enumerate(_field(b, "genotypes", list, where)):
         gw = f"{where}genotypes[{i}]"
         if not isinstance(g, dict):
             raise ArchitectureError(
-                f"{source}: '{gw}' must be an object with 'dilation', 'channels' and 'groups', "
-                f"got {g!r}"
+                f"'{gw}' must be an object with 'dilation', 'channels' and 'groups', " f"got {g!r}"
             )
-        dil = _dilation(_field(g, "dilation", list, source, gw + "."), f"{source}: '{gw}.dilation'")
+        dil = _dilation(_field(g, "dilation", list, gw + "."), f"'{gw}.dilation'")
         if dil not in stage_cands:
             raise ArchitectureError(
-                f"{source}: '{gw}.dilation' {list(dil)} is not a candidate of {stage}; "
+                f"'{gw}.dilation' {list(dil)} is not a candidate of {stage}; "
                 f"accepted: {[list(c) for c in stage_cands]}"
             )
-        chosen = _field(g, "groups", list, source, gw + ".")
+        chosen = _field(g, "groups", list, gw + ".")
         for j, k in enumerate(chosen):
-            if not _is_int(k) or not 0 <= k < num_groups:
+            if not is_int(k) or not 0 <= k < num_groups:
                 raise ArchitectureError(
-                    f"{source}: '{gw}.groups[{j}]' must be a channel group index in "
+                    f"'{gw}.groups[{j}]' must be a channel group index in "
                     f"0..{num_groups - 1}, got {k!r}"
                 )
-        channels = _field(g, "channels", int, source, gw + ".")
+        channels = _field(g, "channels", int, gw + ".")
         if channels != per_group * len(chosen) or channels <= 0:
             raise ArchitectureError(
-                f"{source}: '{gw}.channels' must be {per_group} x len(groups) = "
+                f"'{gw}.channels' must be {per_group} x len(groups) = "
                 f"{per_group * len(chosen)} (and > 0), got {channels}"
             )
         genotypes.append(Genotype(dilation=dil, channels=channels, groups=tuple(chosen)))
         seen_groups.extend(chosen)
     if sorted(seen_groups) != list(range(num_groups)):
         raise ArchitectureError(
-            f"{source}: the 'groups' of '{where}genotypes' must cover channel groups "
+            f"the 'groups' of '{where}genotypes' must cover channel groups "
             f"0..{num_groups - 1} exactly once each, got {sorted(seen_groups)}"
         )
     dils = [g.dilation for g in genotypes]
     if dils != sorted(set(dils), key=stage_cands.index):
         raise ArchitectureError(
-            f"{source}: '{where}genotypes' must list distinct dilations in the order of "
+            f"'{where}genotypes' must list distinct dilations in the order of "
             f"'candidates.{stage}' {[list(c) for c in stage_cands]}, got "
             f"{[list(x) for x in dils]}"
         )

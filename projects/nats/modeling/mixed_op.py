@@ -27,11 +27,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MixedDilationConv"]
+from ..search_space import replica_key, split_block_path
+
+__all__ = ["MixedDilationConv", "mixed_ops"]
 
 
-def _replica_key(dilation):
-    return f"{dilation[0]}x{dilation[1]}"
+def mixed_ops(model):
+    """``[(block_name, MixedDilationConv)]`` of ``model`` in module order.
+
+    Args:
+        model: a supernet backbone, or any module holding one (DDP, FPN's ``bottom_up``, a
+            detector); block names are as in the ResNet, e.g. ``"res4.3"``.
+    """
+    out = []
+    for name, module in model.named_modules():
+        if isinstance(module, MixedDilationConv):
+            found = split_block_path(name)
+            out.append((found[1] if found else name, module))
+    names = [n for n, _ in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"the model holds several supernet backbones: mixed ops {names}")
+    return out
 
 
 class MixedDilationConv(nn.Module):
@@ -55,6 +71,7 @@ class MixedDilationConv(nn.Module):
     ):
         """
         Args:
+            in_channels, out_channels: of the stock conv this op replaces.
             candidates: (dh, dw) dilations, in the order of the logits' columns.
             num_groups: channel groups N with their own logits (``out_channels % N == 0``).
             stride, groups, kernel_size: of the stock conv this op replaces.
@@ -77,7 +94,7 @@ class MixedDilationConv(nn.Module):
         self.weight = nn.Parameter(torch.empty(shape))
         self.replicas = nn.ParameterDict(
             {
-                _replica_key(d): nn.Parameter(torch.empty(shape))
+                replica_key(d): nn.Parameter(torch.empty(shape))
                 for i, d in enumerate(candidates)
                 if i != self.anchor
             }
@@ -111,7 +128,7 @@ class MixedDilationConv(nn.Module):
     def candidate_weights(self):
         """The replicas' weights in ``candidates`` order (the anchor is ``self.weight``)."""
         return [
-            self.weight if i == self.anchor else self.replicas[_replica_key(d)]
+            self.weight if i == self.anchor else self.replicas[replica_key(d)]
             for i, d in enumerate(self.candidates)
         ]
 

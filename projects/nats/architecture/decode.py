@@ -7,8 +7,8 @@ and the list of groups that chose it, in candidate order.
 
 from torch import nn
 
-from .architecture import Architecture, BlockArchitecture, Genotype
-from .search_space import parse_search_space
+from ..search_space import parse_search_space
+from .file_format import Architecture, BlockArchitecture, Genotype
 
 __all__ = ["decode_block", "decode_architecture", "decode_architecture_from_cfg"]
 
@@ -38,7 +38,8 @@ def decode_block(alpha, candidates, out_channels):
 
 def _block_list(source):
     if isinstance(source, nn.Module):
-        from .arch_params import mixed_ops
+        # Imported here: modeling/ builds decoded networks from this package's file format.
+        from ..modeling.mixed_op import mixed_ops
 
         return [(name, op.alpha, op.candidates, op.out_channels) for name, op in mixed_ops(source)]
     return list(source)

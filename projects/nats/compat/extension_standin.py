@@ -117,8 +117,9 @@ def has_real_extension():
     return not getattr(C, _MARK, False)
 
 
-# The .pth hook loads this file at start-up as "_nats_d2_compat"; `projects.nats.d2_compat` is then
-# a second copy of it. Both must hand out the same objects (``except MissingExtensionError``).
+# The .pth hook loads this file at start-up as "_nats_d2_compat"; the module
+# `projects.nats.compat.extension_standin` is then a second copy of it. Both must hand out the
+# same objects (``except MissingExtensionError``).
 _first = sys.modules.setdefault("_nats_d2_compat", sys.modules[__name__])
 if _first is not sys.modules[__name__]:
     MissingExtensionError = _first.MissingExtensionError

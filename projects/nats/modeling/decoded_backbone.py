@@ -12,35 +12,17 @@ from detectron2.modeling.backbone.fpn import (
     build_retinanet_resnet_fpn_backbone,
 )
 from detectron2.modeling.backbone.resnet import build_resnet_backbone
-from detectron2.utils.file_io import PathManager
 
-from .architecture import ArchitectureError, load_architecture
+from ..architecture.file_format import ArchitectureError, load_architecture
+from ..config import check_architecture_file
 from .split_conv import SplitDilationConv
 
 __all__ = [
-    "check_architecture_file",
     "apply_architecture",
     "build_nats_resnet_backbone",
     "build_nats_resnet_fpn_backbone",
     "build_nats_retinanet_resnet_fpn_backbone",
 ]
-
-
-def check_architecture_file(cfg):
-    """Stop at once, naming the search to run, when ``MODEL.NATS.ARCHITECTURE`` is missing."""
-    path = cfg.MODEL.NATS.ARCHITECTURE
-    search_cfg = cfg.MODEL.NATS.ARCHITECTURE_SEARCH_CONFIG or "the matching search config"
-    if not path:
-        raise ArchitectureError(
-            "MODEL.NATS.ARCHITECTURE is empty: set it to the architecture.json of a search run "
-            f"(run search_net.py with {search_cfg} first)"
-        )
-    if not PathManager.exists(path):
-        raise FileNotFoundError(
-            f"MODEL.NATS.ARCHITECTURE = {path} does not exist: run search_net.py with "
-            f"{search_cfg} first (the paper's searched architectures are not published)"
-        )
-    return path
 
 
 def _searched_conv(resnet, name, source):

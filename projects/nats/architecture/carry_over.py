@@ -7,26 +7,18 @@ of the following 1x1 ``conv3``. With grouped convs (ResNeXt) whole conv groups m
 outputs of ``conv1`` (and its norm) are permuted to feed each moved conv group its own inputs.
 The decoded network then equals the supernet with one-hot mixing weights.
 
-    python -m projects.nats.carry_over --supernet output/.../model_final.pth \
-        --architecture output/.../architecture.json --output output/.../decoded_init.pth
+Command line: ``tools/carry_over.py``.
 """
-
-import argparse
-import re
 
 import torch
 
-from .architecture import ArchitectureError, load_architecture
-from .atomic import atomic_open
+from ..atomic import atomic_open
+from ..search_space import replica_key, split_block_path
+from .file_format import ArchitectureError, load_architecture
 
 __all__ = ["carry_over_supernet", "save_carried_over"]
 
-_ALPHA = re.compile(r"^(.*?)(res\d+\.\d+)\.conv2\.alpha$")
 _NORM_KEYS = ("weight", "bias", "running_mean", "running_var")
-
-
-def _replica_key(dilation):  # as in mixed_op.py: conv2.replicas.<dh>x<dw>
-    return f"replicas.{dilation[0]}x{dilation[1]}"
 
 
 def _block_permutation(block_arch, alpha, name):
@@ -52,8 +44,11 @@ def carry_over_supernet(state_dict, architecture):
     """
     out = {k: v for k, v in state_dict.items() if ".conv2.replicas." not in k}
     done = set()
-    for key in [k for k in state_dict if _ALPHA.match(k)]:
-        prefix, name = _ALPHA.match(key).groups()
+    for key in state_dict:
+        found = key.endswith(".alpha") and split_block_path(key[: -len(".alpha")])
+        if not found:
+            continue
+        prefix, name = found
         if name not in architecture.blocks:
             raise ArchitectureError(f"the supernet searched {name}, which 'blocks' lacks")
         block_arch, alpha = architecture.blocks[name], state_dict[key].float()
@@ -71,7 +66,7 @@ def carry_over_supernet(state_dict, architecture):
         for group, dilation in source.items():
             if dilation != anchor:
                 rows = slice(group * per_group, (group + 1) * per_group)
-                weight[rows] = state_dict[p + "conv2." + _replica_key(dilation)][rows]
+                weight[rows] = state_dict[p + "conv2.replicas." + replica_key(dilation)][rows]
         out[p + "conv2.weight"] = weight[perm]
         for k in _NORM_KEYS:
             if p + "conv2.norm." + k in state_dict:
@@ -107,12 +102,3 @@ def save_carried_over(supernet_path, architecture_path, output_path):
     with atomic_open(output_path, "wb") as f:
         torch.save({"model": decoded, "__author__": "NATS supernet carry-over"}, f)
     return output_path
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--supernet", required=True, help="supernet checkpoint (.pth)")
-    parser.add_argument("--architecture", required=True, help="its architecture.json")
-    parser.add_argument("--output", required=True, help="decoded checkpoint to write (.pth)")
-    a = parser.parse_args()
-    print(f"wrote {save_carried_over(a.supernet, a.architecture, a.output)}")

@@ -1,0 +1,29 @@
+"""What a search found: the architecture file, decoding the logits into it (paper eq. 4-6), its
+picture, and carrying the supernet's weights over to the decoded network."""
+
+from .carry_over import carry_over_supernet, save_carried_over
+from .decode import decode_architecture, decode_architecture_from_cfg, decode_block
+from .file_format import (
+    Architecture,
+    ArchitectureError,
+    BlockArchitecture,
+    Genotype,
+    load_architecture,
+    save_architecture,
+)
+from .heatmap import save_architecture_heatmap
+
+__all__ = [
+    "Architecture",
+    "ArchitectureError",
+    "BlockArchitecture",
+    "Genotype",
+    "carry_over_supernet",
+    "decode_architecture",
+    "decode_architecture_from_cfg",
+    "decode_block",
+    "load_architecture",
+    "save_architecture",
+    "save_architecture_heatmap",
+    "save_carried_over",
+]
