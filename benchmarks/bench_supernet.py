@@ -1,12 +1,13 @@
 #!/usr/bin/env python
 """Weight-step time and peak memory of the NATS supernet vs. the stock detector, in one run.
 
-Faster R-CNN R50-FPN (configs/Base-NATS-RCNN-FPN.yaml: setting C, G=16; random weights,
-BN), one 512x672 image with 5 boxes, one SGD weight step as the product runs it: Detectron2's
-``SimpleTrainer.run_step`` for the stock model, the search's ``SearchStepTrainer.run_step``
-(architecture steps off) for the supernet. Each variant runs in its own subprocess (so its peak
-RSS is its own); variants alternate for --rounds rounds and the fastest round counts. The
-arithmetic floor is the ratio of fvcore FLOP counts (inference forward of the whole detector).
+Faster R-CNN R50-FPN (configs/NATS-Search/faster_rcnn_R_50_FPN_nats_search_G16.yaml: setting C,
+G=16; random weights, BN), one 512x672 image with 5 boxes, one SGD weight step as the product runs
+it: Detectron2's ``SimpleTrainer.run_step`` for the stock model, the search's
+``SearchStepTrainer.run_step`` (architecture steps off) for the supernet. Each variant runs in its
+own subprocess (so its peak RSS is its own); variants alternate for --rounds rounds and the
+fastest round counts. The arithmetic floor is the ratio of fvcore FLOP counts (inference forward
+of the whole detector).
 
     python benchmarks/bench_supernet.py                   # CPU, 2 threads, ~3-4 minutes
     python benchmarks/bench_supernet.py --device cuda --steps 20
@@ -207,7 +208,9 @@ def flop_counts(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="configs/Base-NATS-RCNN-FPN.yaml")
+    parser.add_argument(
+        "--config", default="configs/NATS-Search/faster_rcnn_R_50_FPN_nats_search_G16.yaml"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--size", type=int, nargs=2, default=(512, 672))
