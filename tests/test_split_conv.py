@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from detectron2.layers import FrozenBatchNorm2d
 
-from projects.nats.modeling.split_conv import SplitDilationConv
+from projects.nats.modeling import split_conv
+from projects.nats.modeling.split_conv import SplitDilationConv, onednn_shared_input_supported
 
 pytestmark = pytest.mark.skipif(
     not torch.backends.mkldnn.is_available(), reason="the shared blocked input is oneDNN's (CPU)"
@@ -27,6 +28,7 @@ def _conv(*, stride=1, groups=1, splits=SPLITS):
 @pytest.fixture
 def onednn_calls(monkeypatch):
     """Counts ``torch.mkldnn_convolution`` calls (the shared path's only convs)."""
+    assert onednn_shared_input_supported()  # probed before the spy: its calls are not counted
     calls = []
     original = torch.mkldnn_convolution
 
@@ -71,3 +73,51 @@ def test_training_tracing_and_resnext_use_plain_convs(onednn_calls):
     graph = str(traced.graph)
     assert "aten::_convolution" in graph and "mkldnn" not in graph  # what fvcore counts
     torch.testing.assert_close(traced(x), conv(x).detach())
+
+
+def _mkldnn_missing(monkeypatch):
+    monkeypatch.delattr(torch, "mkldnn_convolution")
+
+
+def _mkldnn_other_signature(monkeypatch):
+    def conv(input, weight, bias, padding, stride, dilation, groups, extra):
+        raise AssertionError("not called with this signature")
+
+    monkeypatch.setattr(torch, "mkldnn_convolution", conv)
+
+
+def _mkldnn_other_meaning(monkeypatch):  # same signature, arguments read in another order
+    original = torch.mkldnn_convolution
+    monkeypatch.setattr(
+        torch,
+        "mkldnn_convolution",
+        lambda x, w, b, padding, stride, dilation, groups: original(
+            x, w, b, stride, padding, dilation, groups
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    "change", [_mkldnn_missing, _mkldnn_other_signature, _mkldnn_other_meaning]
+)
+def test_a_pytorch_without_the_op_falls_back_to_plain_convs(monkeypatch, caplog, change):
+    conv = _conv()
+    x = torch.randn(2, 32, 13, 11)
+    conv.share_blocked_input = False
+    with torch.no_grad():
+        plain = conv(x)
+    conv.share_blocked_input = True
+    change(monkeypatch)
+    onednn_shared_input_supported.cache_clear()
+    try:
+        with caplog.at_level("INFO", logger=split_conv.__name__), torch.no_grad():
+            outs = [conv(x), conv(x)]  # probed once, logged once
+        assert not onednn_shared_input_supported()
+        assert [r.getMessage() for r in caplog.records].count(caplog.records[0].getMessage()) == 1
+        assert "plain convs" in caplog.records[0].getMessage()
+        for out in outs:
+            torch.testing.assert_close(out, plain, rtol=0, atol=0)
+    finally:
+        monkeypatch.undo()
+        onednn_shared_input_supported.cache_clear()
+    assert onednn_shared_input_supported()  # this PyTorch has it: the shared path is back

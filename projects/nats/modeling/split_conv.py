@@ -8,16 +8,22 @@ shape, so stock checkpoints load unchanged and parameters and FLOPs equal the st
 On CPU, ``torch.nn.functional.conv2d`` hands oneDNN an NCHW input, which oneDNN first copies into
 its channel-blocked layout: once per call, so once per genotype. In inference the slices instead
 share one blocked copy of the input: the same convs, with outputs equal up to float rounding (on
-R50's searched convs, bit for bit).
+R50's searched convs, bit for bit). That path calls ``torch.mkldnn_convolution``, which is not
+public PyTorch API: :func:`onednn_shared_input_supported` probes it once, and where it is missing
+or behaves otherwise the plain convs run instead (logged once).
 """
 
+import functools
+import logging
 from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from detectron2.layers import Conv2d
 
-__all__ = ["SplitDilationConv", "split_pieces"]
+__all__ = ["SplitDilationConv", "split_pieces", "onednn_shared_input_supported"]
+
+logger = logging.getLogger(__name__)
 
 # One sub-conv: output channels [o0, o1), input channels [i0, i1), conv groups, dilation (dh, dw).
 Piece = Tuple[int, int, int, int, int, Tuple[int, int]]
@@ -58,6 +64,41 @@ def split_pieces(splits, *, in_channels, out_channels, groups=1) -> List[Piece]:
             pieces.append(tuple(run) + (dilation,))
         start = end
     return pieces
+
+
+def _blocked_convs(x, weights_and_dilations, stride):
+    """The shared path's convs: ``x`` into oneDNN's blocked layout once (an identity depthwise
+    conv), then one conv per ``(weight, dilation)`` on it; outputs back to NCHW."""
+    c = x.shape[1]
+    blocked = torch.mkldnn_convolution(
+        x.to_mkldnn(), x.new_ones(c, 1, 1, 1), None, (0, 0), (1, 1), (1, 1), c
+    )
+    return [
+        torch.mkldnn_convolution(blocked, w, None, dilation, stride, dilation, 1).to_dense()
+        for w, dilation in weights_and_dilations
+    ]
+
+
+@functools.lru_cache(maxsize=None)
+def onednn_shared_input_supported() -> bool:
+    """Whether this PyTorch's ``torch.mkldnn_convolution`` (not public API) exists and computes,
+    called as the shared path calls it, what ``F.conv2d`` computes. Probed once; False is logged
+    once, and every split conv then runs its plain convs."""
+    try:
+        g = torch.Generator().manual_seed(0)
+        x, w = torch.randn(1, 16, 7, 6, generator=g), torch.randn(16, 16, 3, 3, generator=g)
+        pieces = [(w[:8], (1, 1)), (w[8:], (2, 3))]
+        got = torch.cat(_blocked_convs(x, pieces, (1, 1)), dim=1)
+        want = torch.cat([F.conv2d(x, p, None, 1, d, d) for p, d in pieces], dim=1)
+        if got.shape != want.shape or not torch.allclose(got, want, rtol=1e-4, atol=1e-4):
+            raise RuntimeError("its result differs from F.conv2d's")
+    except Exception as e:  # noqa: BLE001 - any failure means: use the plain convs
+        logger.info(
+            f"Split convs use plain convs in CPU inference: torch.mkldnn_convolution is not usable "
+            f"in this PyTorch {torch.__version__} ({type(e).__name__}: {e})"
+        )
+        return False
+    return True
 
 
 class SplitDilationConv(Conv2d):
@@ -143,21 +184,13 @@ class SplitDilationConv(Conv2d):
             and not (torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad))
             and not torch.jit.is_tracing()
             and not torch.jit.is_scripting()
+            and onednn_shared_input_supported()
         )
 
     def _slices_on_blocked_input(self, x):
-        """Each slice's conv on one blocked copy of ``x``: an identity depthwise conv leaves it in
-        oneDNN's layout, which the slices' convs then read as is; outputs back to NCHW."""
-        c = x.shape[1]
-        blocked = torch.mkldnn_convolution(
-            x.to_mkldnn(), x.new_ones(c, 1, 1, 1), None, (0, 0), (1, 1), (1, 1), c
-        )
-        return [
-            torch.mkldnn_convolution(
-                blocked, self.weight[o0:o1], None, dilation, self.stride, dilation, 1
-            ).to_dense()
-            for o0, o1, _, _, _, dilation in self.pieces
-        ]
+        """Each slice's conv on one blocked copy of ``x`` (see :func:`_blocked_convs`)."""
+        pieces = [(self.weight[o0:o1], dilation) for o0, o1, _, _, _, dilation in self.pieces]
+        return _blocked_convs(x, pieces, self.stride)
 
     def extra_repr(self):
         dils = ", ".join(f"{c}@{d[0]}x{d[1]}" for d, c in self.splits)
