@@ -95,31 +95,32 @@ def _plain_dilated(conv, dilation):
     return new
 
 
-def _decode(cfg, resnet):
+def _architecture(cfg):
+    """The checked architecture file of ``cfg``: read before the stock builder runs."""
     path = check_architecture_file(cfg)
-    return apply_architecture(resnet, load_architecture(path), source=path)
+    return load_architecture(path), path
 
 
 @BACKBONE_REGISTRY.register()
 def build_nats_resnet_backbone(cfg, input_shape):
     """The decoded ResNet (``MODEL.NATS.ARCHITECTURE``) over Detectron2's ResNet config."""
-    check_architecture_file(cfg)
-    return _decode(cfg, build_resnet_backbone(cfg, input_shape))
+    arch, path = _architecture(cfg)
+    return apply_architecture(build_resnet_backbone(cfg, input_shape), arch, source=path)
 
 
 @BACKBONE_REGISTRY.register()
 def build_nats_resnet_fpn_backbone(cfg, input_shape):
     """FPN over the decoded ResNet, as ``build_resnet_fpn_backbone`` (Faster/Mask/Cascade)."""
-    check_architecture_file(cfg)
+    arch, path = _architecture(cfg)
     backbone = build_resnet_fpn_backbone(cfg, input_shape)
-    _decode(cfg, backbone.bottom_up)
+    apply_architecture(backbone.bottom_up, arch, source=path)
     return backbone
 
 
 @BACKBONE_REGISTRY.register()
 def build_nats_retinanet_resnet_fpn_backbone(cfg, input_shape):
     """FPN with P6/P7 over the decoded ResNet, as ``build_retinanet_resnet_fpn_backbone``."""
-    check_architecture_file(cfg)
+    arch, path = _architecture(cfg)
     backbone = build_retinanet_resnet_fpn_backbone(cfg, input_shape)
-    _decode(cfg, backbone.bottom_up)
+    apply_architecture(backbone.bottom_up, arch, source=path)
     return backbone
