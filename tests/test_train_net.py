@@ -7,7 +7,7 @@ import os
 
 import pytest
 from detectron2.engine import hooks
-from test_decoded import decoded_cfg
+from test_decoded_backbone import decoded_cfg
 
 import train_net
 from projects.nats.checkpoint import NATSCheckpointer

@@ -8,7 +8,7 @@ from common import tiny_cfg
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import build_backbone
 from detectron2.modeling.backbone.resnet import build_resnet_backbone
-from test_decoded import decoded_cfg
+from test_decoded_backbone import decoded_cfg
 
 from projects.nats.checkpoint import NATSCheckpointer, convert_torchvision_resnet
 

@@ -4,11 +4,9 @@ import os
 
 import pytest
 import torch
-from detectron2.config import get_cfg
 
 from projects.nats.atomic import atomic_open
 from projects.nats.checkpoint import NATSCheckpointer
-from projects.nats.config import check_weights_file
 
 
 def test_atomic_open_replaces_the_file_only_on_success(tmp_path):
@@ -52,13 +50,3 @@ def test_checkpoint_killed_while_saving_keeps_the_previous_one(tmp_path, monkeyp
     fresh = torch.nn.Linear(3, 2)
     extra = NATSCheckpointer(fresh, str(tmp_path)).resume_or_load("", resume=True)
     assert extra["iteration"] == 9 and torch.equal(fresh.weight, model.weight)
-
-
-def test_missing_local_weights_are_refused_by_name(tmp_path):
-    cfg = get_cfg()
-    cfg.MODEL.WEIGHTS = str(tmp_path / "X-101-32x4d.pkl")
-    with pytest.raises(FileNotFoundError, match=r"MODEL.WEIGHTS = .*X-101-32x4d.pkl does not"):
-        check_weights_file(cfg)
-    for ok in ("", "detectron2://ImageNetPretrained/MSRA/R-50.pkl"):
-        cfg.MODEL.WEIGHTS = ok
-        assert check_weights_file(cfg) == ok

@@ -5,7 +5,7 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.engine import DefaultPredictor
 from detectron2.modeling import build_model
-from test_decoded import decoded_cfg
+from test_decoded_backbone import decoded_cfg
 
 from projects.nats.export import export_tracing_adapter
 from projects.nats.modeling.split_conv import SplitDilationConv

@@ -1,17 +1,16 @@
-"""Search schedule, splits and resumable loaders (no model needed)."""
+"""Search schedules (search/schedule.py): epochs to iterations, the weights' LR cosine, and the
+schedules of the shipped search configs (no model needed)."""
 
 import os
 
 import pytest
-from common import register_tiny_shapes, tiny_cfg
+from common import tiny_cfg
 
-from projects.nats.search.loader import ResumableLoader, SeededBatchStream
 from projects.nats.search.schedule import (
     SearchSchedule,
     build_weight_lr_scheduler,
     resolve_search_schedule,
 )
-from projects.nats.search.splits import split_by_image_id
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -77,69 +76,6 @@ def test_weight_lr_cosine_ends_at_configured_value():
     cfg.MODEL.NATS.SEARCH.BASE_LR_END = 0.02
     with pytest.raises(ValueError, match="BASE_LR_END"):
         build_weight_lr_scheduler(cfg, opt, 10)
-
-
-def test_split_by_image_id_is_stable_and_disjoint():
-    dicts = [{"image_id": i, "file_name": f"{i}.png"} for i in range(50)]
-    weight, arch = split_by_image_id(dicts, 0.3, seed=0)
-    assert len(arch) == 15 and len(weight) == 35
-    assert not {d["image_id"] for d in weight} & {d["image_id"] for d in arch}
-    # Independent of the records' order; another seed draws another split.
-    w2, a2 = split_by_image_id(list(reversed(dicts)), 0.3, seed=0)
-    assert {d["image_id"] for d in a2} == {d["image_id"] for d in arch}
-    _, a3 = split_by_image_id(dicts, 0.3, seed=1)
-    assert {d["image_id"] for d in a3} != {d["image_id"] for d in arch}
-    with pytest.raises(ValueError, match="SPLIT.FRACTION"):
-        split_by_image_id(dicts, 1.0, seed=0)
-
-
-def _stream(seed=3, rank=0, world_size=1):
-    from detectron2.data import DatasetCatalog
-
-    names = register_tiny_shapes()
-    dicts = DatasetCatalog.get(names[0])
-    # An identity "mapper" that draws from the global RNGs, like random augmentations do.
-    import numpy as np
-
-    def mapper(d):
-        return {"image_id": d["image_id"], "draw": float(np.random.rand())}
-
-    return SeededBatchStream(
-        dataset=dicts,
-        mapper=mapper,
-        batch_size=2,
-        seed=seed,
-        name="weight",
-        rank=rank,
-        world_size=world_size,
-    )
-
-
-def _take(loader, n):
-    it = iter(loader)
-    return [next(it) for _ in range(n)]
-
-
-def test_loader_restarted_at_k_repeats_the_uninterrupted_stream():
-    full = _take(ResumableLoader(_stream()), 9)  # 18 samples: more than two epochs of 8
-    resumed = ResumableLoader(_stream())
-    resumed.set_start_iter(5)
-    assert _take(resumed, 4) == full[5:]
-    # Every epoch is a permutation of the split.
-    ids = [s["image_id"] for b in full for s in b]
-    assert sorted(ids[:8]) == sorted(ids[8:16]) and len(set(ids[:8])) == 8
-    # Ranks see disjoint positions of the same stream.
-    r0, r1 = _take(ResumableLoader(_stream(rank=0, world_size=2)), 2), _take(
-        ResumableLoader(_stream(rank=1, world_size=2)), 2
-    )
-    assert [s["image_id"] for s in r0[0] + r1[0]] == ids[:4]
-
-
-def test_loader_with_workers_matches_single_process():
-    full = _take(ResumableLoader(_stream()), 6)
-    two = ResumableLoader(_stream(), num_workers=2)
-    two.set_start_iter(1)
-    assert _take(two, 5) == full[1:]
 
 
 @pytest.mark.parametrize(
