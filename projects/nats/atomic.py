@@ -23,7 +23,23 @@ def _umask():
 @contextlib.contextmanager
 def atomic_open(path, mode="w"):
     """Open ``path`` for writing (``"w"`` or ``"wb"``); it appears under its name, with the usual
-    file mode, only when the ``with`` block ends without an exception."""
+    file mode, only when the ``with`` block ends without an exception.
+
+    The content goes to a temporary file beside ``path`` (missing folders are created), which is
+    flushed, fsynced, given mode 0666 minus the umask and renamed over ``path``; on an exception
+    it is removed and ``path`` stays as it was. Non-local paths (``scheme://...``) are opened
+    through Detectron2's ``PathManager`` as they are, without a temporary file.
+
+    Args:
+        path (str or os.PathLike): the file to write.
+        mode (str): ``"w"`` (text) or ``"wb"`` (binary).
+
+    Yields:
+        the open file object.
+
+    Raises:
+        ValueError: if ``mode`` is neither ``"w"`` nor ``"wb"``.
+    """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open: mode must be 'w' or 'wb', got {mode!r}")
     path = os.fspath(path)

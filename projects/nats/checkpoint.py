@@ -23,7 +23,14 @@ _BLOCK_PARTS = {"downsample.0": "shortcut", "downsample.1": "shortcut.norm"}
 
 
 def is_torchvision_resnet(state_dict):
-    """Whether ``state_dict`` uses torchvision's ResNet names (``layer1.0.conv1.weight``...)."""
+    """Whether ``state_dict`` uses torchvision's ResNet names (``layer1.0.conv1.weight``...).
+
+    Args:
+        state_dict (dict): a model state dict (name -> tensor).
+
+    Returns:
+        bool: True when it has both ``conv1.weight`` and ``layer1.0.conv1.weight``.
+    """
     return "layer1.0.conv1.weight" in state_dict and "conv1.weight" in state_dict
 
 
@@ -48,7 +55,21 @@ def _rename(key):
 
 
 def convert_torchvision_resnet(state_dict):
-    """Rename a torchvision ResNet/ResNeXt state dict to Detectron2's ResNet names; drop ``fc``."""
+    """Rename a torchvision ResNet/ResNeXt state dict to Detectron2's ResNet names; drop ``fc``.
+
+    ``conv1``/``bn1`` become ``stem.conv1``/``stem.conv1.norm``; ``layer<k>.<i>.`` becomes
+    ``res<k+1>.<i>.``, with ``bn<j>`` -> ``conv<j>.norm`` and ``downsample.0``/``downsample.1``
+    -> ``shortcut``/``shortcut.norm``. ``fc.*`` and ``num_batches_tracked`` entries are dropped.
+
+    Args:
+        state_dict (dict): a torchvision ResNet/ResNeXt state dict (name -> tensor).
+
+    Returns:
+        dict: the same tensors under Detectron2's names.
+
+    Raises:
+        KeyError: for a key that is not one of a torchvision ResNet.
+    """
     out = {}
     for key, value in state_dict.items():
         new = _rename(key)
@@ -74,6 +95,13 @@ class NATSCheckpointer(DetectionCheckpointer):
     its files (checkpoints, ``last_checkpoint``) atomically."""
 
     def __init__(self, model, save_dir="", **kwargs):
+        """
+        Args:
+            model (nn.Module): the model whose state is saved and loaded.
+            save_dir (str): the folder that checkpoints and ``last_checkpoint`` are written to.
+            kwargs: passed to ``DetectionCheckpointer``: ``save_to_disk`` and the other objects
+                to checkpoint with the model (e.g. ``trainer``, ``optimizer``).
+        """
         super().__init__(model, save_dir, **kwargs)
         self.path_manager = _AtomicWritesPathManager()  # fvcore's save() writes through it
 

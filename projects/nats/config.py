@@ -46,7 +46,13 @@ SETTING_C_RES5 = [[1, 1], [2, 2], [3, 3], [4, 4], [5, 5], [1, 3], [3, 1], [1, 5]
 
 
 def add_nats_config(cfg):
-    """Add the NATS keys (search space, decoded architecture, search schedule) to ``cfg``."""
+    """Add the NATS keys (search space, decoded architecture, search schedule) to ``cfg``.
+
+    Every key goes under ``MODEL.NATS``; the comments in this function describe each.
+
+    Args:
+        cfg (CfgNode): a Detectron2 config (from ``get_cfg()``), not frozen; modified in place.
+    """
     _C = cfg
     _C.MODEL.NATS = CN()
     # Stages whose bottleneck 3x3 convs are searched (paper: res3, res4, res5).
@@ -116,13 +122,35 @@ def add_nats_config(cfg):
 
 
 def is_supernet_config(cfg):
-    """Whether ``cfg`` builds a search supernet (``MODEL.BACKBONE.NAME``)."""
+    """Whether ``cfg`` builds a search supernet (``MODEL.BACKBONE.NAME``).
+
+    Args:
+        cfg (CfgNode): a Detectron2 config.
+
+    Returns:
+        bool: True when ``MODEL.BACKBONE.NAME`` is one of ``SUPERNET_BACKBONES``.
+    """
     return cfg.MODEL.BACKBONE.NAME in SUPERNET_BACKBONES
 
 
 def check_search_config(cfg, *, resume=True):
     """The checks of a search that need no data: run before the datasets load, so a bad key stops
-    at once (``resume``: a ``last_checkpoint`` in OUTPUT_DIR, if any, replaces MODEL.WEIGHTS)."""
+    at once.
+
+    Checks that ``MODEL.BACKBONE.NAME`` is a supernet backbone, the search space
+    (:func:`~projects.nats.search_space.parse_search_space`), the architecture optimizer's keys
+    (:func:`check_arch_optimizer_config`) and ``MODEL.WEIGHTS`` (:func:`check_weights_file`).
+
+    Args:
+        cfg (CfgNode): a search config, with :func:`add_nats_config`'s keys.
+        resume (bool): whether the run resumes: a ``last_checkpoint`` in OUTPUT_DIR, if any,
+            then replaces MODEL.WEIGHTS, which is not checked.
+
+    Raises:
+        ValueError: if MODEL.BACKBONE.NAME is not one of ``SUPERNET_BACKBONES``, or a
+            ``MODEL.NATS`` key has a value that is not accepted.
+        FileNotFoundError: if MODEL.WEIGHTS names a local file that does not exist.
+    """
     if not is_supernet_config(cfg):
         raise ValueError(
             f"MODEL.BACKBONE.NAME = {cfg.MODEL.BACKBONE.NAME}: a search needs a NATS supernet "
@@ -135,7 +163,19 @@ def check_search_config(cfg, *, resume=True):
 
 def check_train_config(cfg, *, resume=False):
     """The checks of a retraining or evaluation (``train_net.py``): no supernet, the architecture
-    file of a decoded network, and a local ``MODEL.WEIGHTS`` must exist."""
+    file of a decoded network, and a local ``MODEL.WEIGHTS`` must exist.
+
+    Args:
+        cfg (CfgNode): a retraining or evaluation config, with :func:`add_nats_config`'s keys.
+        resume (bool): whether the run resumes: a ``last_checkpoint`` in OUTPUT_DIR, if any,
+            then replaces MODEL.WEIGHTS, which is not checked.
+
+    Raises:
+        ValueError: if MODEL.BACKBONE.NAME is a search supernet.
+        ArchitectureError: if a decoded backbone's MODEL.NATS.ARCHITECTURE is empty.
+        FileNotFoundError: if a decoded backbone's MODEL.NATS.ARCHITECTURE, or a local
+            MODEL.WEIGHTS, does not exist.
+    """
     if is_supernet_config(cfg):
         raise ValueError(
             f"MODEL.BACKBONE.NAME = {cfg.MODEL.BACKBONE.NAME} is a search supernet: search it with "
@@ -147,9 +187,22 @@ def check_train_config(cfg, *, resume=False):
 
 
 def check_weights_file(cfg, *, resume=False):
-    """Stop before any work when ``MODEL.WEIGHTS`` names a local file that does not exist
-    (URLs such as ``detectron2://...`` are fetched later by the checkpointer). With ``resume``
-    and a ``last_checkpoint`` in OUTPUT_DIR, that checkpoint is loaded instead: no check."""
+    """Stop before any work when ``MODEL.WEIGHTS`` names a local file that does not exist.
+
+    URLs such as ``detectron2://...`` are fetched later by the checkpointer, and an empty
+    MODEL.WEIGHTS means random initialisation: neither is checked. With ``resume`` and a
+    ``last_checkpoint`` in OUTPUT_DIR, that checkpoint is loaded instead: no check.
+
+    Args:
+        cfg (CfgNode): reads ``MODEL.WEIGHTS`` and ``OUTPUT_DIR``.
+        resume (bool): whether the run resumes from OUTPUT_DIR's ``last_checkpoint``, if any.
+
+    Returns:
+        str: ``MODEL.WEIGHTS``.
+
+    Raises:
+        FileNotFoundError: if MODEL.WEIGHTS is a local path (no ``://``) that is not a file.
+    """
     path = cfg.MODEL.WEIGHTS
     if resume and os.path.exists(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint")):
         return path
@@ -163,8 +216,21 @@ def check_weights_file(cfg, *, resume=False):
 
 
 def check_architecture_file(cfg):
-    """Stop at once, naming the search to run, when ``MODEL.NATS.ARCHITECTURE`` is missing;
-    returns its path."""
+    """Stop at once, naming the search to run, when ``MODEL.NATS.ARCHITECTURE`` is missing.
+
+    Only the file's existence is checked; :func:`~projects.nats.load_architecture` validates it.
+
+    Args:
+        cfg (CfgNode): reads ``MODEL.NATS.ARCHITECTURE`` and, for the error message,
+            ``MODEL.NATS.ARCHITECTURE_SEARCH_CONFIG`` (the search config that writes the file).
+
+    Returns:
+        str: the path of the architecture file.
+
+    Raises:
+        ArchitectureError: if MODEL.NATS.ARCHITECTURE is empty.
+        FileNotFoundError: if it names a file that does not exist (local or ``PathManager`` URL).
+    """
     path = cfg.MODEL.NATS.ARCHITECTURE
     search_cfg = cfg.MODEL.NATS.ARCHITECTURE_SEARCH_CONFIG or "the matching search config"
     if not path:
@@ -181,7 +247,18 @@ def check_architecture_file(cfg):
 
 
 def check_arch_optimizer_config(cfg):
-    """Validate ``MODEL.NATS.SEARCH.ARCH.{BASE_LR, WEIGHT_DECAY, BETAS}``; return them."""
+    """Validate ``MODEL.NATS.SEARCH.ARCH.{BASE_LR, WEIGHT_DECAY, BETAS}``; return them.
+
+    Args:
+        cfg (CfgNode): a search config.
+
+    Returns:
+        tuple: ``(lr, weight_decay, betas)`` of the logits' Adam, ``betas`` a tuple of two.
+
+    Raises:
+        ValueError: if BASE_LR is not a number > 0, WEIGHT_DECAY not a number >= 0 or BETAS not
+            two numbers in [0, 1).
+    """
     arch = cfg.MODEL.NATS.SEARCH.ARCH
     lr, weight_decay, betas = arch.BASE_LR, arch.WEIGHT_DECAY, tuple(arch.BETAS)
     if not isinstance(lr, (int, float)) or lr <= 0:

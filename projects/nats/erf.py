@@ -35,7 +35,22 @@ def compute_erf(model, module, image_size, *, drop_relus=True, device="cpu"):
 
     ``model`` is called on a [1, 3, H, W] tensor; ``module`` (inside it) is hooked for its output
     (a tensor [1, C, h, w]); the map is |d sum_c out[0, c, h//2, w//2] / d input| summed over the
-    input channels.
+    input channels. ``model`` runs in eval mode and gets its training mode back afterwards.
+
+    Args:
+        model (nn.Module): a module called on one image tensor [1, 3, H, W] (e.g. a backbone).
+        module (nn.Module): the module of ``model`` whose output map holds the centre neuron
+            (e.g. the last conv of a stage); its output must be a tensor [N, C, h, w].
+        image_size (tuple[int, int]): (H, W) of the all-ones input, in pixels.
+        drop_relus (bool): replace ``F.relu``/``F.relu_`` by identities during the forward
+            (:func:`linear_relus`), as Luo et al. do.
+        device (str or torch.device): where the input is created; ``model`` must be there.
+
+    Returns:
+        np.ndarray: the ERF map, shape (H, W), non-negative.
+
+    Raises:
+        ValueError: if ``module`` gave no 4-D tensor output during the forward.
     """
     captured = []
     handle = module.register_forward_hook(lambda m, i, out: captured.append(out))
@@ -57,7 +72,17 @@ def compute_erf(model, module, image_size, *, drop_relus=True, device="cpu"):
 
 
 def erf_radius(erf, mass=0.9):
-    """Radius (pixels) around the map's centre that holds ``mass`` of the ERF's total intensity."""
+    """Radius (pixels) around the map's centre that holds ``mass`` of the ERF's total intensity.
+
+    Args:
+        erf (np.ndarray): an ERF map (H, W) of non-negative values, as from :func:`compute_erf`.
+        mass (float): the share of the total intensity to enclose, in (0, 1].
+
+    Returns:
+        float: the distance from the centre ``((H - 1) / 2, (W - 1) / 2)`` at which the intensity
+        of the pixels, summed in order of distance, first reaches ``mass`` of the total; 0.0 for
+        an all-zero map.
+    """
     h, w = erf.shape
     yy, xx = np.mgrid[:h, :w]
     r = np.hypot(yy - (h - 1) / 2.0, xx - (w - 1) / 2.0).ravel()
@@ -69,7 +94,15 @@ def erf_radius(erf, mass=0.9):
 
 
 def save_erf_figure(erfs, path, *, mass=0.9):
-    """One panel per labelled ERF map, each normalised to its maximum; written atomically."""
+    """One panel per labelled ERF map, each normalised to its maximum; written atomically.
+
+    Each panel's title gives its label and its radius (:func:`erf_radius`).
+
+    Args:
+        erfs (dict[str, np.ndarray]): label -> ERF map (H, W); one panel each, in dict order.
+        path (str): the PNG file to write.
+        mass (float): the share of the intensity whose radius the titles give, in (0, 1].
+    """
     import matplotlib
 
     matplotlib.use("Agg")

@@ -30,7 +30,16 @@ _SEARCHED_CONV_PATH = re.compile(r"^(.*?)(?:^|(?<=\.))(" + BLOCK_NAME.pattern + 
 
 @dataclass(frozen=True, kw_only=True)
 class SearchSpace:
-    """What ``MODEL.NATS`` asks to search; ``candidates``: searched stage -> its (dh, dw)s."""
+    """What ``MODEL.NATS`` asks to search, as :func:`parse_search_space` validated it.
+
+    Attributes:
+        stages (tuple[str]): the searched stages, among ``STAGE_NAMES``, in config order.
+        candidates (dict[str, tuple[tuple[int, int]]]): searched stage -> its (dh, dw)s, in the
+            order of the logits' columns.
+        group_mode (str): ``MODEL.NATS.GROUPS.MODE``: "count" or "channels".
+        group_value (int): ``MODEL.NATS.GROUPS.VALUE``: groups per conv ("count") or channels
+            per group ("channels").
+    """
 
     stages: Tuple[str, ...]
     candidates: Dict[str, Tuple[Tuple[int, int], ...]]
@@ -38,8 +47,21 @@ class SearchSpace:
     group_value: int
 
     def num_groups(self, out_channels, *, conv_groups=1, where="a searched conv"):
-        """Number of channel groups of a conv with ``out_channels`` outputs (see
-        :func:`num_channel_groups`)."""
+        """Number of channel groups of a conv with ``out_channels`` outputs.
+
+        :func:`num_channel_groups` with this space's ``group_mode`` and ``group_value``.
+
+        Args:
+            out_channels (int): output channels of the searched conv.
+            conv_groups (int): the conv's own groups (``MODEL.RESNETS.NUM_GROUPS``; > 1: ResNeXt).
+            where (str): how the conv is named in error messages (e.g. ``"res4.3"``).
+
+        Returns:
+            int: the number N of channel groups.
+
+        Raises:
+            ValueError: as :func:`num_channel_groups`.
+        """
         return num_channel_groups(
             out_channels,
             mode=self.group_mode,
@@ -55,7 +77,19 @@ def is_int(v):
 
 
 def parse_dilation(value, where, *, error=ValueError):
-    """``[dh, dw]`` -> ``(dh, dw)``, positive integers; else ``error`` naming ``where``."""
+    """``[dh, dw]`` -> ``(dh, dw)``, positive integers; else ``error`` naming ``where``.
+
+    Args:
+        value: the dilation: a list or tuple of two integers >= 1 (bools are refused).
+        where (str): how ``value`` is named in the error message (e.g. a config key).
+        error (type): the exception class raised for a bad ``value``.
+
+    Returns:
+        tuple[int, int]: ``(dh, dw)``.
+
+    Raises:
+        error: if ``value`` is not a pair of positive integers.
+    """
     if (
         not isinstance(value, (list, tuple))
         or len(value) != 2
@@ -66,8 +100,17 @@ def parse_dilation(value, where, *, error=ValueError):
 
 
 def split_block_path(path):
-    """``"backbone.bottom_up.res4.3.conv2"`` -> ``("backbone.bottom_up.", "res4.3")``; None if
-    ``path`` is not a searched conv's module path (or state-dict prefix)."""
+    """Split a searched conv's module path into (prefix, block name).
+
+    ``"backbone.bottom_up.res4.3.conv2"`` -> ``("backbone.bottom_up.", "res4.3")``; None if
+    ``path`` is not a searched conv's module path (or state-dict prefix).
+
+    Args:
+        path (str): a module path or state-dict prefix.
+
+    Returns:
+        tuple[str, str] or None: ``(prefix, block_name)``, the prefix empty or ending in ``"."``.
+    """
     match = _SEARCHED_CONV_PATH.match(path)
     return None if match is None else (match.group(1), match.group(2))
 
@@ -79,7 +122,18 @@ def replica_key(dilation):
 
 
 def parse_candidates(value, key):
-    """``[[dh, dw], ...]`` -> tuple of (dh, dw); errors name ``key`` and what is accepted."""
+    """``[[dh, dw], ...]`` -> tuple of (dh, dw); errors name ``key`` and what is accepted.
+
+    Args:
+        value: a non-empty list or tuple of distinct ``[dh, dw]`` pairs of positive integers.
+        key (str): the config key ``value`` comes from, named in error messages.
+
+    Returns:
+        tuple[tuple[int, int]]: the dilations, in the given order.
+
+    Raises:
+        ValueError: if ``value`` is not a non-empty list, holds a bad pair or a pair twice.
+    """
     if not isinstance(value, (list, tuple)) or len(value) == 0:
         raise ValueError(f"{key} must be a non-empty list of [dh, dw] pairs, got {value!r}")
     out = [parse_dilation(d, f"{key}[{i}]") for i, d in enumerate(value)]
@@ -89,7 +143,21 @@ def parse_candidates(value, key):
 
 
 def parse_search_space(cfg):
-    """Validate ``MODEL.NATS.STAGES``, ``CANDIDATES.*`` and ``GROUPS.*`` of ``cfg``."""
+    """Validate ``MODEL.NATS.STAGES``, ``CANDIDATES.*`` and ``GROUPS.*`` of ``cfg``.
+
+    Only the searched stages' ``CANDIDATES`` are read.
+
+    Args:
+        cfg (CfgNode): a config with the NATS keys (:func:`~projects.nats.add_nats_config`).
+
+    Returns:
+        SearchSpace: the searched stages, their candidates and the channel-group division.
+
+    Raises:
+        ValueError: naming the key and the accepted values: STAGES not a non-empty list of
+            distinct stage names, a searched stage's CANDIDATES not a non-empty list of distinct
+            ``[dh, dw]`` pairs, GROUPS.MODE not "count" or "channels", or GROUPS.VALUE not >= 1.
+    """
     nats = cfg.MODEL.NATS
     stages = nats.STAGES
     if (
@@ -123,6 +191,22 @@ def num_channel_groups(out_channels, *, mode, value, conv_groups=1, where="a sea
     must divide the channels equally, and with grouped convs (``conv_groups > 1``, ResNeXt) a
     channel group must not cut through a conv group: its size must be a multiple of
     ``out_channels / conv_groups``, so the decoded split convs stay grouped convs.
+
+    Args:
+        out_channels (int): output channels of the conv.
+        mode (str): ``MODEL.NATS.GROUPS.MODE``: "count" or "channels".
+        value (int): ``MODEL.NATS.GROUPS.VALUE``: the number of groups ("count") or of channels
+            per group ("channels").
+        conv_groups (int): the conv's own groups (``MODEL.RESNETS.NUM_GROUPS``); 1: plain conv.
+        where (str): how the conv is named in error messages (e.g. ``"res4.3"``).
+
+    Returns:
+        int: N.
+
+    Raises:
+        ValueError: if ``mode`` is unknown, the channels do not divide into equal groups or a
+            channel group cuts through a conv group; the message names MODEL.NATS.GROUPS and
+            the accepted values.
     """
     setting = f"MODEL.NATS.GROUPS (MODE={mode!r}, VALUE={value})"
     if mode == "count":

@@ -40,7 +40,22 @@ def _block_permutation(block_arch, alpha, name):
 def carry_over_supernet(state_dict, architecture):
     """A decoded network's state dict (stock keys) from a supernet's, for ``architecture``.
 
-    ``architecture`` must be the one decoded from this state dict's logits (checked).
+    ``architecture`` must be the one decoded from this state dict's logits (checked). The
+    logits and ``conv2.replicas.*`` entries are dropped; in each searched block, ``conv2``'s
+    weight takes per channel group the chosen replica's rows, and the channels are permuted
+    into genotype order (see the module docstring). Other entries are kept as they are.
+
+    Args:
+        state_dict (dict): a supernet's model state dict (e.g. a checkpoint's ``"model"``), with
+            any key prefix (e.g. ``backbone.bottom_up.``).
+        architecture (Architecture): the architecture decoded from these logits.
+
+    Returns:
+        dict: the decoded network's state dict (the split convs keep the stock keys).
+
+    Raises:
+        ArchitectureError: if a searched block is missing from ``architecture.blocks`` or vice
+            versa, or a block's groups or argmax choices do not match the logits.
     """
     out = {k: v for k, v in state_dict.items() if ".conv2.replicas." not in k}
     done = set()
@@ -95,7 +110,21 @@ def carry_over_supernet(state_dict, architecture):
 
 
 def save_carried_over(supernet_path, architecture_path, output_path):
-    """Read a supernet checkpoint (``{"model": ...}``), write the decoded one atomically."""
+    """Read a supernet checkpoint (``{"model": ...}``), write the decoded one atomically.
+
+    Args:
+        supernet_path (str): a local supernet checkpoint: ``{"model": state_dict, ...}`` as the
+            search writes, or a bare state dict; loaded with ``weights_only=False``, so only
+            trusted files.
+        architecture_path (str): the ``architecture.json`` decoded from that checkpoint's logits.
+        output_path (str): the file to write: ``{"model": decoded_state_dict, "__author__": ...}``.
+
+    Returns:
+        str: ``output_path``.
+
+    Raises:
+        ArchitectureError: as :func:`load_architecture` and :func:`carry_over_supernet`.
+    """
     checkpoint = torch.load(supernet_path, map_location="cpu", weights_only=False)
     state_dict = checkpoint.get("model", checkpoint)
     decoded = carry_over_supernet(state_dict, load_architecture(architecture_path))

@@ -14,7 +14,22 @@ __all__ = ["decode_block", "decode_architecture", "decode_architecture_from_cfg"
 
 
 def decode_block(alpha, candidates, out_channels):
-    """One block's ``BlockArchitecture`` from its logits [N, len(candidates)] (eq. 4-6)."""
+    """One block's ``BlockArchitecture`` from its logits [N, len(candidates)] (eq. 4-6).
+
+    Each channel group takes its argmax candidate (ties: the first); every candidate chosen by
+    at least one group becomes a genotype, in candidate order.
+
+    Args:
+        alpha (Tensor): the block's logits, shape [N, len(candidates)], any device and dtype.
+        candidates (list[tuple[int, int]]): the stage's (dh, dw)s, in the order of the columns.
+        out_channels (int): output channels of the searched conv; N must divide it.
+
+    Returns:
+        BlockArchitecture
+
+    Raises:
+        ValueError: if the logits' shape does not fit ``candidates`` and ``out_channels``.
+    """
     alpha = alpha.detach().float().cpu()
     num_groups, num_candidates = alpha.shape
     if num_candidates != len(candidates) or num_groups < 1 or out_channels % num_groups:
@@ -54,6 +69,13 @@ def decode_architecture(source, *, group_mode, group_value, candidates=None, met
         group_mode, group_value: the channel-group division searched with (MODEL.NATS.GROUPS).
         candidates: {stage: [(dh, dw), ...]} searched; default: taken from the blocks.
         meta: free-form, JSON-serializable information stored in the file.
+
+    Returns:
+        Architecture: validated as a loaded file is.
+
+    Raises:
+        ValueError: if ``source`` has no blocks, or a stage's blocks (or ``candidates``) list
+            different candidates.
     """
     blocks = _block_list(source)
     if not blocks:
@@ -80,7 +102,18 @@ def decode_architecture(source, *, group_mode, group_value, candidates=None, met
 
 
 def decode_architecture_from_cfg(model, cfg, meta=None):
-    """``decode_architecture`` with the candidates and group division of ``cfg.MODEL.NATS``."""
+    """``decode_architecture`` with the candidates and group division of ``cfg.MODEL.NATS``.
+
+    Args:
+        model (nn.Module): the supernet, or any module holding one (DDP, a detector); or a list
+            as :func:`decode_architecture`'s ``source``.
+        cfg (CfgNode): the search config; reads ``MODEL.NATS.STAGES``, ``CANDIDATES`` and
+            ``GROUPS``.
+        meta (dict or None): free-form, JSON-serializable information stored in the file.
+
+    Returns:
+        Architecture
+    """
     space = parse_search_space(cfg)
     return decode_architecture(
         model,

@@ -46,11 +46,25 @@ _KIND_NAMES = {int: "an integer", str: "a string", list: "a list", dict: "an obj
 
 
 class ArchitectureError(ValueError):
-    """A malformed architecture file; the message names the field and what is accepted."""
+    """A malformed architecture file; the message names the field and what is accepted.
+
+    Also raised for a missing file, and for one that does not fit the network or supernet
+    checkpoint it is applied to.
+    """
 
 
 @dataclass(frozen=True, kw_only=True)
 class Genotype:
+    """One dilation kept by a searched conv, and the output channels that use it.
+
+    Attributes:
+        dilation (tuple[int, int]): (dh, dw), one of the stage's candidates.
+        channels (int): output channels of the split conv that use this dilation:
+            ``out_channels / num_groups * len(groups)``.
+        groups (tuple[int]): the channel groups (indices in ``0..num_groups-1``) whose argmax
+            chose it.
+    """
+
     dilation: Tuple[int, int]  # (dh, dw)
     channels: int  # output channels of the split conv that use this dilation
     groups: Tuple[int, ...]  # the channel groups whose argmax chose it
@@ -58,6 +72,16 @@ class Genotype:
 
 @dataclass(frozen=True, kw_only=True)
 class BlockArchitecture:
+    """The decoded 3x3 conv of one searched block: an entry of the file's ``blocks``.
+
+    Attributes:
+        out_channels (int): output channels of the block's searched conv.
+        num_groups (int): the channel groups N it was searched with (a divisor of
+            ``out_channels``).
+        genotypes (tuple[Genotype]): the kept genotypes, in candidate order; their ``groups``
+            cover ``0..N-1`` exactly once.
+    """
+
     out_channels: int
     num_groups: int
     genotypes: Tuple[Genotype, ...]
@@ -65,6 +89,20 @@ class BlockArchitecture:
 
 @dataclass(kw_only=True)
 class Architecture:
+    """What a search found: the content of ``architecture.json`` (see the module docstring).
+
+    Made by :func:`~projects.nats.architecture.decode_architecture` or :func:`load_architecture`;
+    :meth:`from_dict` validates a parsed file, :meth:`to_dict` gives the JSON object.
+
+    Attributes:
+        candidates (dict[str, list[tuple[int, int]]]): searched stage -> its (dh, dw)s, in the
+            order of the logits' columns.
+        group_mode (str): the channel-group division searched with: "count" or "channels".
+        group_value (int): groups per conv ("count") or channels per group ("channels").
+        blocks (dict[str, BlockArchitecture]): block name (e.g. ``"res4.3"``) -> its decoded conv.
+        meta (dict): free-form, JSON-serializable information (config, iteration, ...).
+    """
+
     candidates: Dict[str, List[Tuple[int, int]]]
     group_mode: str
     group_value: int
@@ -72,6 +110,7 @@ class Architecture:
     meta: dict = field(default_factory=dict)
 
     def to_dict(self):
+        """The file's JSON object (format version 1), with lists for tuples."""
         return {
             "format": FORMAT,
             "version": VERSION,
@@ -274,13 +313,30 @@ def _block(name, b, candidates, mode, value):
 
 
 def save_architecture(arch, path):
-    """Write ``arch`` as JSON, atomically (temp file + rename) on local paths."""
+    """Write ``arch`` as JSON, atomically (temp file + rename) on local paths.
+
+    Args:
+        arch (Architecture): the architecture to write.
+        path (str): the file to write (a search writes ``OUTPUT_DIR/architecture.json``); local
+            or a ``PathManager`` URL.
+    """
     with atomic_open(path, "w") as f:
         f.write(json.dumps(arch.to_dict(), indent=1) + "\n")
 
 
 def load_architecture(path):
-    """Read and validate an architecture file; errors name the field and accepted values."""
+    """Read and validate an architecture file; errors name the field and accepted values.
+
+    Args:
+        path (str): the ``architecture.json`` to read, local or a ``PathManager`` URL.
+
+    Returns:
+        Architecture
+
+    Raises:
+        ArchitectureError: if the file does not exist, is not valid JSON or breaks the format;
+            the message names ``path``.
+    """
     if not PathManager.exists(path):
         raise ArchitectureError(f"architecture file {path} does not exist")
     with PathManager.open(path, "r") as f:

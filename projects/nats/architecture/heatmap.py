@@ -12,7 +12,17 @@ __all__ = ["architecture_choices", "save_architecture_heatmap"]
 
 
 def architecture_choices(arch):
-    """``{stage: (block_names, matrix)}``: candidate index per (block, group), -1 = no group."""
+    """``{stage: (block_names, matrix)}``: candidate index per (block, group), -1 = no group.
+
+    Args:
+        arch (Architecture): a decoded architecture.
+
+    Returns:
+        dict[str, tuple[list[str], np.ndarray]]: per stage, its block names by block index and
+        an int64 matrix [blocks, the stage's largest num_groups]; cell (b, g) is the index in
+        ``arch.candidates[stage]`` that group g of block b chose, -1 where block b has fewer
+        groups.
+    """
     stages = {}
     for name in arch.blocks:
         stages.setdefault(name.split(".")[0], []).append(name)
@@ -31,7 +41,22 @@ def architecture_choices(arch):
 
 def save_architecture_heatmap(arch, path, *, title="NATS architecture"):
     """Write the heatmap of ``arch`` (an :class:`~projects.nats.architecture.Architecture`) as a
-    PNG at ``path``, atomically; returns ``path``."""
+    PNG at ``path``, atomically; returns ``path``.
+
+    One panel per stage, a row per block and a column per channel group, each cell colored by
+    the chosen (dh, dw), with a legend per stage.
+
+    Args:
+        arch (Architecture): the architecture to draw.
+        path (str): the PNG file to write.
+        title (str): the figure's title.
+
+    Returns:
+        str: ``path``.
+
+    Raises:
+        ValueError: if ``arch`` has no blocks.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

@@ -133,7 +133,15 @@ def _make_image(rng, height, width, image_id, first_ann_id):
 def generate_shapes(out_dir, *, num_images, seed, image_size=DEFAULT_IMAGE_SIZE):
     """Write ``num_images`` images and ``annotations.json`` (COCO format) into ``out_dir``.
 
-    Deterministic: the same arguments give the same files.
+    Deterministic: the same arguments give the same files. Images are ``images/000001.png``...
+    with ids from 1; the categories are ``SHAPE_CLASSES``, with ids from 1. The files are written
+    in place, not atomically (:func:`ensure_shapes_generated` adds that).
+
+    Args:
+        out_dir (str): the folder to write into (created if missing).
+        num_images (int): the number of images.
+        seed (int): the seed of the NumPy RNG that draws backgrounds and objects.
+        image_size (tuple[int, int]): (height, width) of every image, in pixels.
     """
     height, width = image_size
     rng = np.random.RandomState(seed)
@@ -160,7 +168,20 @@ def _split_dir(num_images, seed, image_size):
 
 
 def ensure_shapes_generated(num_images, seed, image_size=DEFAULT_IMAGE_SIZE):
-    """Return the split's folder, generating it first (into a temp folder, then renamed)."""
+    """Return the split's folder, generating it first (into a temp folder, then renamed).
+
+    The folder, under :func:`shapes_cache_dir`, is named by the generator version,
+    ``num_images``, ``image_size`` and ``seed``, and reused once it holds ``annotations.json``.
+    When another process generates the same split at the same time, the first finished is kept.
+
+    Args:
+        num_images (int): the number of images of the split.
+        seed (int): the split's seed (see :func:`generate_shapes`).
+        image_size (tuple[int, int]): (height, width) of the images, in pixels.
+
+    Returns:
+        str: the folder, holding ``annotations.json`` and ``images/``.
+    """
     final = _split_dir(num_images, seed, image_size)
     if os.path.exists(os.path.join(final, "annotations.json")):
         return final
@@ -183,7 +204,16 @@ def ensure_shapes_generated(num_images, seed, image_size=DEFAULT_IMAGE_SIZE):
 def register_nats_shapes(name, *, num_images, seed, image_size=DEFAULT_IMAGE_SIZE):
     """Register a shapes split in Detectron2's catalogs; files are generated on first use.
 
-    The built-in splits use this; tests call it with small ``num_images``/``image_size``.
+    The built-in splits use this; tests call it with small ``num_images``/``image_size``. The
+    metadata holds ``json_file``, ``image_root``, ``evaluator_type="coco"``, ``thing_classes``
+    (``SHAPE_CLASSES``) and ``nats_shapes`` (the generation arguments, which
+    :func:`~projects.nats.build_coco_evaluator` uses to generate the files).
+
+    Args:
+        name (str): the dataset name to register; must not be registered yet.
+        num_images (int): the number of images of the split.
+        seed (int): the split's seed (see :func:`generate_shapes`).
+        image_size (tuple[int, int]): (height, width) of the images, in pixels.
     """
     folder = _split_dir(num_images, seed, image_size)
 

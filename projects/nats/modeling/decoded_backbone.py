@@ -46,7 +46,26 @@ def _searched_conv(resnet, name, source):
 
 
 def apply_architecture(resnet: ResNet, arch, *, source="architecture"):
-    """Replace the searched ``conv2`` modules of ``resnet`` in place; validate ``arch`` first."""
+    """Replace the searched ``conv2`` modules of ``resnet`` in place; validate ``arch`` first.
+
+    A block that kept one genotype gets a plain dilated ``Conv2d``, the others a
+    :class:`SplitDilationConv`; both share the stock conv's weight parameter and norm, so
+    stock-key checkpoints load unchanged. Nothing is replaced unless all of ``arch`` fits.
+
+    Args:
+        resnet (ResNet): a stock Detectron2 ResNet/ResNeXt (e.g. an FPN's ``bottom_up``) with the
+            depth and widths the architecture was searched with.
+        arch (Architecture): the decoded architecture (e.g. from ``load_architecture``).
+        source (str): what ``arch`` came from (its path): the first word of every error message.
+
+    Returns:
+        ResNet: ``resnet``.
+
+    Raises:
+        ArchitectureError: if a searched stage or block is not in ``resnet``, a block of a
+            searched stage is missing from ``arch.blocks``, or a block's ``conv2`` is not a
+            stock 3x3 conv (dilation 1) with the file's ``out_channels``.
+    """
     for stage in arch.candidates:
         if stage not in resnet.stage_names:
             raise ArchitectureError(
@@ -103,14 +122,46 @@ def _architecture(cfg):
 
 @BACKBONE_REGISTRY.register()
 def build_nats_resnet_backbone(cfg, input_shape):
-    """The decoded ResNet (``MODEL.NATS.ARCHITECTURE``) over Detectron2's ResNet config."""
+    """The decoded ResNet (``MODEL.NATS.ARCHITECTURE``) over Detectron2's ResNet config.
+
+    The architecture file is checked and read before the stock builder runs.
+
+    Args:
+        cfg (CfgNode): reads ``MODEL.NATS.ARCHITECTURE`` (and, for its error message,
+            ``MODEL.NATS.ARCHITECTURE_SEARCH_CONFIG``), and what ``build_resnet_backbone``
+            reads: ``MODEL.RESNETS.*`` and ``MODEL.BACKBONE.FREEZE_AT``.
+        input_shape (ShapeSpec): the input's shape (its channels).
+
+    Returns:
+        ResNet: with the searched convs as in :func:`apply_architecture`.
+
+    Raises:
+        ArchitectureError: if MODEL.NATS.ARCHITECTURE is empty, malformed or does not fit.
+        FileNotFoundError: if MODEL.NATS.ARCHITECTURE does not exist.
+    """
     arch, path = _architecture(cfg)
     return apply_architecture(build_resnet_backbone(cfg, input_shape), arch, source=path)
 
 
 @BACKBONE_REGISTRY.register()
 def build_nats_resnet_fpn_backbone(cfg, input_shape):
-    """FPN over the decoded ResNet, as ``build_resnet_fpn_backbone`` (Faster/Mask/Cascade)."""
+    """FPN over the decoded ResNet, as ``build_resnet_fpn_backbone`` (Faster/Mask/Cascade).
+
+    The architecture file is checked and read before the stock builder runs.
+
+    Args:
+        cfg (CfgNode): reads ``MODEL.NATS.ARCHITECTURE`` (and, for its error message,
+            ``MODEL.NATS.ARCHITECTURE_SEARCH_CONFIG``), and what ``build_resnet_fpn_backbone``
+            reads: ``MODEL.RESNETS.*``, ``MODEL.BACKBONE.FREEZE_AT`` and ``MODEL.FPN.*``.
+        input_shape (ShapeSpec): the input's shape (its channels).
+
+    Returns:
+        FPN: whose ``bottom_up`` is the decoded ResNet.
+
+    Raises:
+        ArchitectureError: if MODEL.NATS.ARCHITECTURE is empty, malformed or does not fit.
+        FileNotFoundError: if MODEL.NATS.ARCHITECTURE does not exist.
+    """
     arch, path = _architecture(cfg)
     backbone = build_resnet_fpn_backbone(cfg, input_shape)
     apply_architecture(backbone.bottom_up, arch, source=path)
@@ -119,7 +170,24 @@ def build_nats_resnet_fpn_backbone(cfg, input_shape):
 
 @BACKBONE_REGISTRY.register()
 def build_nats_retinanet_resnet_fpn_backbone(cfg, input_shape):
-    """FPN with P6/P7 over the decoded ResNet, as ``build_retinanet_resnet_fpn_backbone``."""
+    """FPN with P6/P7 over the decoded ResNet, as ``build_retinanet_resnet_fpn_backbone``.
+
+    The architecture file is checked and read before the stock builder runs.
+
+    Args:
+        cfg (CfgNode): reads ``MODEL.NATS.ARCHITECTURE`` (and, for its error message,
+            ``MODEL.NATS.ARCHITECTURE_SEARCH_CONFIG``), and what
+            ``build_retinanet_resnet_fpn_backbone`` reads: ``MODEL.RESNETS.*``,
+            ``MODEL.BACKBONE.FREEZE_AT`` and ``MODEL.FPN.*``.
+        input_shape (ShapeSpec): the input's shape (its channels).
+
+    Returns:
+        FPN: with P6/P7, whose ``bottom_up`` is the decoded ResNet.
+
+    Raises:
+        ArchitectureError: if MODEL.NATS.ARCHITECTURE is empty, malformed or does not fit.
+        FileNotFoundError: if MODEL.NATS.ARCHITECTURE does not exist.
+    """
     arch, path = _architecture(cfg)
     backbone = build_retinanet_resnet_fpn_backbone(cfg, input_shape)
     apply_architecture(backbone.bottom_up, arch, source=path)

@@ -38,6 +38,12 @@ def mixed_ops(model):
     Args:
         model: a supernet backbone, or any module holding one (DDP, FPN's ``bottom_up``, a
             detector); block names are as in the ResNet, e.g. ``"res4.3"``.
+
+    Returns:
+        list[tuple[str, MixedDilationConv]]: empty when ``model`` is not a supernet.
+
+    Raises:
+        ValueError: if ``model`` holds several supernet backbones (block names repeat).
     """
     out = []
     for name, module in model.named_modules():
@@ -107,7 +113,23 @@ class MixedDilationConv(nn.Module):
     @classmethod
     def from_conv(cls, conv, *, candidates, num_groups):
         """Build from a stock 3x3 ``Conv2d``: same shapes/stride/groups, takes over its norm, and
-        every replica starts as a copy of its weight."""
+        every replica starts as a copy of its weight.
+
+        The logits start at zero (a uniform mix); the conv's norm module (its ``norm``
+        attribute, if any) is shared, not copied.
+
+        Args:
+            conv (nn.Conv2d): a square, bias-free conv, e.g. a Detectron2 bottleneck's ``conv2``.
+            candidates: (dh, dw) dilations, in the order of the logits' columns.
+            num_groups (int): channel groups N with their own logits (``out_channels % N == 0``).
+
+        Returns:
+            MixedDilationConv
+
+        Raises:
+            ValueError: if ``conv``'s kernel is not square or it has a bias, or for bad
+                ``candidates``/``num_groups`` (as ``__init__``).
+        """
         if conv.kernel_size[0] != conv.kernel_size[1] or conv.bias is not None:
             raise ValueError(f"expected a square bias-free conv, got {conv}")
         op = cls(
@@ -146,6 +168,14 @@ class MixedDilationConv(nn.Module):
         return self.weight.numel() <= out_numel
 
     def forward(self, x):
+        """Per channel group, the softmax(alpha)-weighted sum of the dilated convs; then the norm.
+
+        Args:
+            x (Tensor): [N, in_channels, H, W].
+
+        Returns:
+            Tensor: [N, out_channels, H', W'], the stock conv's output size (padding = dilation).
+        """
         mix = self.mixing_weights().to(dtype=x.dtype)
         weights = self.candidate_weights()
         fold = self._fold_into_weights(x)

@@ -34,6 +34,20 @@ def split_pieces(splits, *, in_channels, out_channels, groups=1) -> List[Piece]:
 
     With ``groups > 1`` (ResNeXt) a slice covers whole conv groups with one grouped conv; a part
     of a conv group at either end of a slice gets its own conv over that group's inputs.
+
+    Args:
+        splits: ``[((dh, dw), channels), ...]``: consecutive output slices from channel 0, in
+            genotype order; the channels must sum to ``out_channels``.
+        in_channels (int): input channels of the conv.
+        out_channels (int): output channels of the conv.
+        groups (int): the conv's groups; 1: one conv over all inputs per slice.
+
+    Returns:
+        list[Piece]: ``(o0, o1, i0, i1, conv_groups, (dh, dw))`` per sub-conv, in output channel
+        order: output channels ``[o0, o1)`` of the weight, input channels ``[i0, i1)``.
+
+    Raises:
+        ValueError: if the slices' channels do not sum to ``out_channels``.
     """
     if sum(c for _, c in splits) != out_channels:
         raise ValueError(
@@ -122,6 +136,19 @@ class SplitDilationConv(Conv2d):
         norm=None,
         activation=None,
     ):
+        """
+        The weight is a new parameter of the stock shape; :meth:`from_conv` shares a conv's.
+
+        Args:
+            in_channels (int): input channels.
+            out_channels (int): output channels.
+            splits: ``[((dh, dw), channels), ...]``: consecutive output channel slices from
+                channel 0 and their dilations; the channels must sum to ``out_channels``.
+            stride (int or tuple[int, int]): the conv's stride.
+            groups (int): conv groups (``MODEL.RESNETS.NUM_GROUPS``; > 1 for ResNeXt).
+            norm (nn.Module or None): applied to the concatenated slices.
+            activation (callable or None): applied after the norm.
+        """
         super().__init__(
             in_channels,
             out_channels,
@@ -140,7 +167,16 @@ class SplitDilationConv(Conv2d):
 
     @classmethod
     def from_conv(cls, conv: Conv2d, splits):
-        """Replace a stock 3x3 ``conv``, sharing its weight parameter and norm module."""
+        """Replace a stock 3x3 ``conv``, sharing its weight parameter and norm module.
+
+        Args:
+            conv (detectron2.layers.Conv2d): the stock 3x3 conv (e.g. a bottleneck's ``conv2``);
+                its channels, stride, groups, norm and activation are taken over.
+            splits: ``[((dh, dw), channels), ...]``, as in ``__init__``.
+
+        Returns:
+            SplitDilationConv: holding ``conv.weight`` itself, not a copy.
+        """
         new = cls(
             in_channels=conv.in_channels,
             out_channels=conv.out_channels,
@@ -154,6 +190,14 @@ class SplitDilationConv(Conv2d):
         return new
 
     def forward(self, x):
+        """Each slice's dilated conv of ``x``, concatenated in channel order; norm, activation.
+
+        Args:
+            x (Tensor): [N, in_channels, H, W].
+
+        Returns:
+            Tensor: [N, out_channels, H', W'], the stock 3x3 conv's output size.
+        """
         if self._shares_blocked_input(x):
             outs = self._slices_on_blocked_input(x)
         else:

@@ -30,13 +30,24 @@ class NATSSupernetBottleneck(BottleneckBlock):
     freezes the weights but never the architecture logits."""
 
     def __init__(self, in_channels, out_channels, *, candidates, search_groups, **kwargs):
-        """``candidates``/``search_groups``: of the mixed op; ``kwargs``: ``BottleneckBlock``'s."""
+        """
+        Args:
+            in_channels (int): input channels of the block.
+            out_channels (int): output channels of the block.
+            candidates: (dh, dw) dilations of the mixed op, in the order of its logits' columns.
+            search_groups (int): channel groups N of the mixed op (a divisor of the bottleneck
+                channels).
+            kwargs: ``BottleneckBlock``'s other arguments (``bottleneck_channels``, ``stride``,
+                ``num_groups``, ``norm``, ``stride_in_1x1``); the mixed op takes the stock
+                ``conv2``'s shape, stride, groups and norm.
+        """
         super().__init__(in_channels, out_channels, **kwargs)
         self.conv2 = MixedDilationConv.from_conv(
             self.conv2, candidates=candidates, num_groups=search_groups
         )
 
     def freeze(self):
+        """Freeze the block as ``BottleneckBlock.freeze`` does, but keep the logits trainable."""
         super().freeze()
         self.conv2.alpha.requires_grad_(True)
         return self
@@ -74,7 +85,25 @@ def _supernet_block(block, *, name, candidates, space, norm, frozen):
 
 def make_supernet_resnet(resnet, cfg):
     """Turn the searched stages (``MODEL.NATS``) of a stock Detectron2 ``ResNet`` into supernet
-    stages in place; returns ``resnet``."""
+    stages in place; returns ``resnet``.
+
+    Every block of a searched stage becomes a :class:`NATSSupernetBottleneck` that takes over its
+    weights (each replica a copy of ``conv2.weight``); in stages up to
+    ``MODEL.BACKBONE.FREEZE_AT`` the new blocks are frozen, except their logits.
+
+    Args:
+        resnet (ResNet): a stock ResNet/ResNeXt built from ``cfg`` (e.g. an FPN's ``bottom_up``).
+        cfg (CfgNode): reads ``MODEL.NATS.STAGES``, ``CANDIDATES`` and ``GROUPS``,
+            ``MODEL.RESNETS.NORM`` and ``MODEL.BACKBONE.FREEZE_AT``.
+
+    Returns:
+        ResNet: ``resnet``.
+
+    Raises:
+        ValueError: for a bad ``MODEL.NATS`` key, a searched stage that ``resnet`` does not
+            build, a searched block that is not a plain ``BottleneckBlock`` or has dilation != 1,
+            or channel groups that do not fit a conv.
+    """
     space = parse_search_space(cfg)
     norm = cfg.MODEL.RESNETS.NORM
     freeze_at = cfg.MODEL.BACKBONE.FREEZE_AT
@@ -100,14 +129,34 @@ def make_supernet_resnet(resnet, cfg):
 
 @BACKBONE_REGISTRY.register()
 def build_nats_supernet_resnet_backbone(cfg, input_shape):
-    """The supernet ResNet (bottom-up only) over Detectron2's ``MODEL.RESNETS`` config."""
+    """The supernet ResNet (bottom-up only) over Detectron2's ``MODEL.RESNETS`` config.
+
+    Args:
+        cfg (CfgNode): reads ``MODEL.NATS.STAGES``, ``CANDIDATES`` and ``GROUPS`` (checked before
+            anything is built), and what ``build_resnet_backbone`` reads: ``MODEL.RESNETS.*``
+            and ``MODEL.BACKBONE.FREEZE_AT``.
+        input_shape (ShapeSpec): the input's shape (its channels).
+
+    Returns:
+        ResNet: with the searched stages as in :func:`make_supernet_resnet`.
+    """
     parse_search_space(cfg)  # fail on a bad MODEL.NATS before building anything
     return make_supernet_resnet(build_resnet_backbone(cfg, input_shape), cfg)
 
 
 @BACKBONE_REGISTRY.register()
 def build_nats_supernet_resnet_fpn_backbone(cfg, input_shape):
-    """FPN over the supernet ResNet, as ``build_resnet_fpn_backbone`` (Faster/Mask/Cascade)."""
+    """FPN over the supernet ResNet, as ``build_resnet_fpn_backbone`` (Faster/Mask/Cascade).
+
+    Args:
+        cfg (CfgNode): reads ``MODEL.NATS.STAGES``, ``CANDIDATES`` and ``GROUPS`` (checked before
+            anything is built), and what ``build_resnet_fpn_backbone`` reads:
+            ``MODEL.RESNETS.*``, ``MODEL.BACKBONE.FREEZE_AT`` and ``MODEL.FPN.*``.
+        input_shape (ShapeSpec): the input's shape (its channels).
+
+    Returns:
+        FPN: whose ``bottom_up`` is the supernet ResNet.
+    """
     parse_search_space(cfg)
     backbone = build_resnet_fpn_backbone(cfg, input_shape)
     make_supernet_resnet(backbone.bottom_up, cfg)
@@ -116,7 +165,17 @@ def build_nats_supernet_resnet_fpn_backbone(cfg, input_shape):
 
 @BACKBONE_REGISTRY.register()
 def build_nats_supernet_retinanet_resnet_fpn_backbone(cfg, input_shape):
-    """FPN with P6/P7 over the supernet ResNet, as ``build_retinanet_resnet_fpn_backbone``."""
+    """FPN with P6/P7 over the supernet ResNet, as ``build_retinanet_resnet_fpn_backbone``.
+
+    Args:
+        cfg (CfgNode): reads ``MODEL.NATS.STAGES``, ``CANDIDATES`` and ``GROUPS`` (checked before
+            anything is built), and what ``build_retinanet_resnet_fpn_backbone`` reads:
+            ``MODEL.RESNETS.*``, ``MODEL.BACKBONE.FREEZE_AT`` and ``MODEL.FPN.*``.
+        input_shape (ShapeSpec): the input's shape (its channels).
+
+    Returns:
+        FPN: with P6/P7, whose ``bottom_up`` is the supernet ResNet.
+    """
     parse_search_space(cfg)
     backbone = build_retinanet_resnet_fpn_backbone(cfg, input_shape)
     make_supernet_resnet(backbone.bottom_up, cfg)

@@ -23,7 +23,14 @@ logger = logging.getLogger(__name__)
 
 
 class ArchLRScheduler(LRScheduler):
-    """``LRScheduler`` for the architecture optimizer, logging ``arch/lr``."""
+    """``LRScheduler`` for the architecture optimizer, logging ``arch/lr``.
+
+    Constructed as Detectron2's ``LRScheduler``.
+
+    Args:
+        optimizer (torch.optim.Optimizer): the architecture optimizer (Adam over the logits).
+        scheduler: its LR scheduler (:func:`~.schedule.build_arch_lr_scheduler`).
+    """
 
     def after_step(self):
         lr = self._optimizer.param_groups[self._best_param_group_id]["lr"]
@@ -35,7 +42,15 @@ class ArchLRScheduler(LRScheduler):
 
 @torch.no_grad()
 def block_statistics(alpha):
-    """(I^g per candidate, mean over groups of the softmax entropy in nats) of one block."""
+    """(I^g per candidate, mean over groups of the softmax entropy in nats) of one block.
+
+    Args:
+        alpha (Tensor): the block's logits [num_groups, num_candidates].
+
+    Returns:
+        tuple[list[float], float]: per candidate (column), I^g: the share of the groups whose
+        argmax it is; and the groups' mean softmax entropy, in nats.
+    """
     alpha = alpha.detach().float().cpu()
     counts = torch.bincount(alpha.argmax(dim=1), minlength=alpha.shape[1])
     prob = alpha.softmax(dim=1)
@@ -47,8 +62,21 @@ class ArchitectureLogger(HookBase):
     """Logs the architecture as it learns; writes architecture.json and the heatmap."""
 
     def __init__(self, *, blocks, decode_fn, period, checkpoint_period, output_dir, heatmap=True):
-        """``blocks``: ``[(block_name, alpha, candidates)]``; ``decode_fn(iteration)`` returns
-        the current :class:`Architecture`. Register on rank 0 only (it writes files)."""
+        """Register on rank 0 only (it writes files).
+
+        Args:
+            blocks (list): ``[(block_name, alpha, candidates)]`` of the supernet's mixed ops,
+                ``candidates`` the (dh, dw)s in the order of ``alpha``'s columns.
+            decode_fn (callable): ``decode_fn(iteration)`` returns the current
+                :class:`~projects.nats.architecture.Architecture`.
+            period (int): iterations between logs of ``arch/<block>/I_<dh>x<dw>`` and
+                ``arch/<block>/entropy`` to the EventStorage; also at the last iteration;
+                <= 0: only there.
+            checkpoint_period (int): iterations between writes of ``architecture.json``
+                (``SOLVER.CHECKPOINT_PERIOD``); <= 0: only at the end.
+            output_dir (str): where ``architecture.json`` and ``architecture_heatmap.png`` go.
+            heatmap (bool): whether to write the heatmap when the search completes.
+        """
         self._blocks = blocks
         self._decode_fn = decode_fn
         self._period = period
@@ -65,6 +93,7 @@ class ArchitectureLogger(HookBase):
         return os.path.join(self._output_dir, "architecture_heatmap.png")
 
     def log_scalars(self):
+        """Put each block's I^g and mean group entropy into the trainer's EventStorage."""
         storage = self.trainer.storage
         for name, alpha, candidates in self._blocks:
             intensities, entropy = block_statistics(alpha)
@@ -73,6 +102,7 @@ class ArchitectureLogger(HookBase):
                 storage.put_scalar(f"arch/{name}/I_{dh}x{dw}", value, smoothing_hint=False)
 
     def write_architecture(self, iteration):
+        """Decode the logits (``decode_fn(iteration)``), write ``architecture.json``, return it."""
         arch = self._decode_fn(iteration)
         save_architecture(arch, self.architecture_path)
         return arch

@@ -30,7 +30,11 @@ def derive_seed(*parts):
 
 
 def seed_rngs(seed):
-    """Seed Python's, NumPy's and torch's global RNGs (augmentations and samplers use them)."""
+    """Seed Python's, NumPy's and torch's global RNGs (augmentations and samplers use them).
+
+    Args:
+        seed (int): the seed, in [0, 2**32) (NumPy's range), e.g. from :func:`derive_seed`.
+    """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -40,6 +44,19 @@ class SeededBatchStream(torch.utils.data.IterableDataset):
     """Infinite per-rank batches of mapped samples; starts at batch ``start_iter``."""
 
     def __init__(self, *, dataset, mapper, batch_size, seed, name, rank=None, world_size=None):
+        """
+        Args:
+            dataset (list[dict]): the split's dataset dicts, in Detectron2's format.
+            mapper (callable): dataset dict -> model input (e.g. ``DatasetMapper``); it may
+                return None to drop a sample, which is then replaced by a seeded draw.
+            batch_size (int): images per batch of this rank.
+            seed (int): the data seed; for a given dataset and batch size, batch ``b`` of rank
+                ``r`` is a pure function of (seed, name, b, r).
+            name (str): the split's name (e.g. "weight", "arch"), part of every seed, so that
+                splits draw independently.
+            rank (int or None): this process's rank; None: ``comm.get_rank()``.
+            world_size (int or None): the number of processes; None: ``comm.get_world_size()``.
+        """
         super().__init__()
         self.dataset = DatasetFromList(dataset, copy=True, serialize=True)
         self.mapper = mapper
@@ -94,12 +111,19 @@ class ResumableLoader:
     ``next``), so the start batch can still be set after a checkpoint is loaded."""
 
     def __init__(self, stream, *, num_workers=0):
+        """
+        Args:
+            stream (SeededBatchStream): the batches; :meth:`set_start_iter` sets its start.
+            num_workers (int): DataLoader worker processes; 0: load in the main process. The
+                batches are the same for any number.
+        """
         self.stream = stream
         self.loader = torch.utils.data.DataLoader(
             stream, batch_size=None, num_workers=num_workers, collate_fn=trivial_batch_collator
         )
 
     def set_start_iter(self, start_iter):
+        """Make the next iteration over the loader start at batch ``start_iter``."""
         self.stream.start_iter = int(start_iter)
 
     def __iter__(self):

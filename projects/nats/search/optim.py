@@ -26,7 +26,11 @@ __all__ = [
 
 
 def arch_parameters(model):
-    """``[(block_name, alpha)]``: the architecture logits of every mixed op, in module order."""
+    """``[(block_name, alpha)]``: the architecture logits of every mixed op, in module order.
+
+    Args:
+        model (nn.Module): a supernet, or any module holding one (DDP, a detector).
+    """
     return [(name, op.alpha) for name, op in mixed_ops(model)]
 
 
@@ -36,7 +40,14 @@ def is_arch_param_name(name):
 
 
 def weight_parameters(model):
-    """Every parameter of ``model`` except the architecture logits."""
+    """Every parameter of ``model`` except the architecture logits.
+
+    Args:
+        model (nn.Module): a supernet, or any module holding one.
+
+    Returns:
+        list[nn.Parameter]: in ``model.parameters()`` order, frozen ones included.
+    """
     logits = {id(alpha) for _, alpha in arch_parameters(model)}
     return [p for p in model.parameters() if id(p) not in logits]
 
@@ -56,7 +67,18 @@ def _logits_hidden(model):
 
 def build_weight_optimizer(cfg, model):
     """Detectron2's default optimizer (``SOLVER.*``: SGD, weight decay, norm/bias factors) over
-    the weights only: the logits get neither SGD updates nor weight decay from it."""
+    the weights only: the logits get neither SGD updates nor weight decay from it.
+
+    Args:
+        cfg (CfgNode): reads what ``detectron2.solver.build_optimizer`` reads (``SOLVER.*``).
+        model (nn.Module): the supernet detector.
+
+    Returns:
+        torch.optim.Optimizer: over the weights that require gradients.
+
+    Raises:
+        RuntimeError: if a logit still ended up in the optimizer.
+    """
     with _logits_hidden(model):
         optimizer = build_optimizer(cfg, model)
     logits = {id(alpha) for _, alpha in arch_parameters(model)}
@@ -66,7 +88,19 @@ def build_weight_optimizer(cfg, model):
 
 
 def detach_arch_parameters(model):
-    """Turn ``requires_grad`` off on every logit; return ``[(block_name, alpha)]``."""
+    """Turn ``requires_grad`` off on every logit; return ``[(block_name, alpha)]``.
+
+    Call it before the optimizers and DDP are built, so that neither takes the logits.
+
+    Args:
+        model (nn.Module): the supernet detector.
+
+    Returns:
+        list[tuple[str, nn.Parameter]]: as :func:`arch_parameters`.
+
+    Raises:
+        ValueError: if ``model`` has no logits (its backbone is not a NATS supernet).
+    """
     arch = list(arch_parameters(model))
     if not arch:
         raise ValueError(

@@ -21,6 +21,14 @@ __all__ = [
 
 @dataclass(frozen=True, kw_only=True)
 class SearchSchedule:
+    """The iterations of a search, as :func:`resolve_search_schedule` resolves them.
+
+    Attributes:
+        max_iter (int): total iterations, one weight step each.
+        arch_start_iter (int): the first iteration with an architecture step (after warm-up).
+        iters_per_epoch (float): weight-split images / ``SOLVER.IMS_PER_BATCH``.
+    """
+
     max_iter: int  # total iterations (one weight step each)
     arch_start_iter: int  # first iteration with an architecture step
     iters_per_epoch: float  # weight-split images / SOLVER.IMS_PER_BATCH
@@ -29,7 +37,22 @@ class SearchSchedule:
 def resolve_search_schedule(cfg, num_weight_images):
     """Iterations of the search from the epoch keys, or from SOLVER.MAX_ITER when EPOCHS is 0.
 
-    Raises ValueError (naming both keys) when an epoch count and SOLVER.MAX_ITER disagree.
+    With ``MODEL.NATS.SEARCH.EPOCHS`` > 0: ``max_iter = ceil(EPOCHS * iters_per_epoch)`` and
+    ``arch_start_iter = ceil(WARMUP_EPOCHS * iters_per_epoch)``; with EPOCHS = 0:
+    ``SOLVER.MAX_ITER`` and ``MODEL.NATS.SEARCH.WARMUP_ITERS``.
+
+    Args:
+        cfg (CfgNode): reads ``MODEL.NATS.SEARCH.{EPOCHS, WARMUP_EPOCHS, WARMUP_ITERS}``,
+            ``SOLVER.MAX_ITER`` and ``SOLVER.IMS_PER_BATCH``.
+        num_weight_images (int): images of the weight split, after Detectron2's filtering.
+
+    Returns:
+        SearchSchedule
+
+    Raises:
+        ValueError: (naming both keys) when an epoch count and SOLVER.MAX_ITER (or WARMUP_ITERS)
+            disagree; also when a count is negative, EPOCHS and SOLVER.MAX_ITER are both 0, the
+            weight split is empty, or the warm-up leaves no architecture step.
     """
     s = cfg.MODEL.NATS.SEARCH
     epochs, warmup_epochs, warmup_iters = s.EPOCHS, s.WARMUP_EPOCHS, s.WARMUP_ITERS
@@ -75,7 +98,21 @@ def resolve_search_schedule(cfg, num_weight_images):
 
 
 def build_weight_lr_scheduler(cfg, optimizer, max_iter):
-    """SOLVER.WARMUP_* then a cosine from SOLVER.BASE_LR to MODEL.NATS.SEARCH.BASE_LR_END."""
+    """SOLVER.WARMUP_* then a cosine from SOLVER.BASE_LR to MODEL.NATS.SEARCH.BASE_LR_END.
+
+    Args:
+        cfg (CfgNode): reads ``SOLVER.{BASE_LR, WARMUP_FACTOR, WARMUP_ITERS, WARMUP_METHOD}``
+            and ``MODEL.NATS.SEARCH.BASE_LR_END``.
+        optimizer (torch.optim.Optimizer): the weight optimizer; each param group's initial LR
+            is multiplied by the schedule, so per-group factors are kept.
+        max_iter (int): the search's iterations (``SearchSchedule.max_iter``).
+
+    Returns:
+        LRMultiplier: to be stepped once per iteration.
+
+    Raises:
+        ValueError: if BASE_LR_END is not in [0, SOLVER.BASE_LR].
+    """
     base_lr, end_lr = cfg.SOLVER.BASE_LR, cfg.MODEL.NATS.SEARCH.BASE_LR_END
     warmup_factor, warmup_iters = cfg.SOLVER.WARMUP_FACTOR, cfg.SOLVER.WARMUP_ITERS
     warmup_method = cfg.SOLVER.WARMUP_METHOD
@@ -91,6 +128,14 @@ def build_weight_lr_scheduler(cfg, optimizer, max_iter):
 
 
 def build_arch_lr_scheduler(optimizer, max_iter):
-    """The logits' LR is constant (paper: Adam at 0.01); a scheduler keeps hooks uniform."""
+    """The logits' LR is constant (paper: Adam at 0.01); a scheduler keeps hooks uniform.
+
+    Args:
+        optimizer (torch.optim.Optimizer): the architecture optimizer.
+        max_iter (int): the search's iterations.
+
+    Returns:
+        LRMultiplier: with the constant multiplier 1.
+    """
     # (fvcore's ConstantParamScheduler refuses where == 1.0, which the last step reaches.)
     return LRMultiplier(optimizer, multiplier=LinearParamScheduler(1.0, 1.0), max_iter=max_iter)

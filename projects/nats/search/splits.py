@@ -22,7 +22,21 @@ def _hash_key(image_id, seed):
 
 def split_by_image_id(dataset_dicts, fraction, seed):
     """Return (weight_dicts, arch_dicts): the ``fraction`` of images with the smallest hash of
-    (seed, image_id) go to the architecture split; both keep the input order."""
+    (seed, image_id) go to the architecture split; both keep the input order.
+
+    Args:
+        dataset_dicts (list[dict]): Detectron2 dataset dicts, each with an ``image_id``.
+        fraction (float): the architecture split's share of the images, in (0, 1)
+            (``MODEL.NATS.SEARCH.SPLIT.FRACTION``), rounded to a number of images.
+        seed (int): the hash's seed (``MODEL.NATS.SEARCH.SPLIT.SEED``).
+
+    Returns:
+        tuple[list[dict], list[dict]]: ``(weight_dicts, arch_dicts)``.
+
+    Raises:
+        ValueError: if ``fraction`` is not in (0, 1), a record has no ``image_id``, or a split
+            would be empty.
+    """
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"MODEL.NATS.SEARCH.SPLIT.FRACTION must be in (0, 1), got {fraction}")
     missing = [i for i, d in enumerate(dataset_dicts) if "image_id" not in d]
@@ -62,7 +76,24 @@ def _load(cfg, names):
 
 
 def load_search_splits(cfg):
-    """Dataset dicts (after Detectron2's filtering) of the weight and architecture splits."""
+    """Dataset dicts (after Detectron2's filtering) of the weight and architecture splits.
+
+    With ``MODEL.NATS.SEARCH.ARCH.DATASETS`` set, the weight split is ``DATASETS.TRAIN`` and the
+    architecture split those datasets; else ``DATASETS.TRAIN`` is divided by
+    :func:`split_by_image_id` with ``MODEL.NATS.SEARCH.SPLIT.{FRACTION, SEED}``.
+
+    Args:
+        cfg (CfgNode): a search config; the filtering reads
+            ``DATALOADER.FILTER_EMPTY_ANNOTATIONS``, ``MODEL.KEYPOINT_ON`` and
+            ``MODEL.ROI_KEYPOINT_HEAD.MIN_KEYPOINTS_PER_IMAGE``.
+
+    Returns:
+        tuple[list[dict], list[dict]]: ``(weight_dicts, arch_dicts)``.
+
+    Raises:
+        ValueError: if ``MODEL.LOAD_PROPOSALS`` is on, ``DATASETS.TRAIN`` is empty, the two
+            dataset lists share a dataset, or :func:`split_by_image_id` refuses.
+    """
     train_names, arch_names = cfg.DATASETS.TRAIN, cfg.MODEL.NATS.SEARCH.ARCH.DATASETS
     fraction, split_seed = cfg.MODEL.NATS.SEARCH.SPLIT.FRACTION, cfg.MODEL.NATS.SEARCH.SPLIT.SEED
     if cfg.MODEL.LOAD_PROPOSALS:

@@ -10,9 +10,9 @@ the RPN/ROI heads write scalars during forward. Every step reseeds the RNGs from
 
 Memory: the weight gradients are freed as soon as the weight optimizer has used them (Detectron2
 keeps them until the next backward), so neither the architecture step nor the next forward runs
-beside a stale copy of every weight's gradient: with setting C's dilated replicas that copy is
-several hundred MiB. In one process, the mixed ops' weights are even updated inside the backward
-(:mod:`.fused_weight_update`), so their gradients never all exist at once.
+beside a stale copy of every weight's gradient, which setting C's dilated replicas make large
+(``benchmarks/README.md``). In one process, the mixed ops' weights are even updated inside the
+backward (:mod:`.fused_weight_update`), so their gradients never all exist at once.
 """
 
 import contextlib
@@ -45,8 +45,23 @@ class _SearchStepMixin:
         seed,
         fused_weight_update_params=(),
     ):
-        """``fused_weight_update_params``: weights that SGD updates inside the backward
-        (:mod:`.fused_weight_update`)."""
+        """
+        Args:
+            model (nn.Module): the supernet detector in training mode (returns a loss dict),
+                wrapped in DDP when there are several processes.
+            data_loader (ResumableLoader): batches of the weight split.
+            optimizer (torch.optim.Optimizer): the weight optimizer (logits excluded).
+            arch_data_loader (ResumableLoader): batches of the architecture split; its batch
+                ``k`` is used at iteration ``arch_start_iter + k``.
+            arch_optimizer (torch.optim.Optimizer): the logits' optimizer (Adam).
+            arch_params (list[tuple[str, nn.Parameter]]): ``[(block_name, alpha)]`` from
+                :func:`~.optim.detach_arch_parameters` (``requires_grad`` off).
+            arch_start_iter (int): the first iteration with an architecture step.
+            seed (int): the seed of both loaders' streams and of the steps' RNGs; saved in the
+                trainer's state, and restored from it on resume.
+            fused_weight_update_params: weights that SGD updates inside the backward
+                (:mod:`.fused_weight_update`); empty: ``optimizer.step()`` updates every weight.
+        """
         super().__init__(model, data_loader, optimizer)
         self.arch_data_loader = arch_data_loader
         self.arch_optimizer = arch_optimizer
@@ -141,13 +156,27 @@ class _SearchStepMixin:
 
 
 class SearchStepTrainer(_SearchStepMixin, SimpleTrainer):
-    """``SimpleTrainer`` whose step adds an architecture step on a second data loader."""
+    """``SimpleTrainer`` whose step adds an architecture step on a second data loader.
+
+    Each iteration: a weight step on ``data_loader``, then from ``arch_start_iter`` on an
+    ``arch_optimizer`` step of the logits on a batch of ``arch_data_loader``. Takes keyword
+    arguments only: ``model``, ``data_loader``, ``optimizer``, ``arch_data_loader``,
+    ``arch_optimizer``, ``arch_params``, ``arch_start_iter``, ``seed`` and, optionally,
+    ``fused_weight_update_params`` (described in ``_SearchStepMixin.__init__``).
+    """
 
 
 class AMPSearchStepTrainer(_SearchStepMixin, AMPTrainer):
     """The AMP variant: both steps under autocast, each with its own gradient scaler."""
 
     def __init__(self, **kwargs):
+        """
+        Args:
+            kwargs: as :class:`SearchStepTrainer`; ``fused_weight_update_params`` must be empty.
+
+        Raises:
+            ValueError: if ``fused_weight_update_params`` is not empty.
+        """
         # scaled gradients are not final when they accumulate
         if kwargs.get("fused_weight_update_params"):
             raise ValueError(

@@ -35,7 +35,16 @@ logger = logging.getLogger(__name__)
 
 
 def create_search_ddp_model(model):
-    """DDP when there are several processes; no ``device_ids`` for a CPU model (gloo)."""
+    """DDP when there are several processes; no ``device_ids`` for a CPU model (gloo).
+
+    Args:
+        model (nn.Module): the supernet detector on its device, its logits detached
+            (:func:`~.optim.detach_arch_parameters`) so that DDP does not reduce them.
+
+    Returns:
+        nn.Module: ``model`` itself in one process, else a ``DistributedDataParallel`` around it
+        (``broadcast_buffers=False``).
+    """
     on_cpu = next(model.parameters()).device.type == "cpu"
     kwargs = {"device_ids": None} if on_cpu else {}
     return create_ddp_model(model, broadcast_buffers=False, **kwargs)
@@ -45,6 +54,24 @@ class SearchTrainer(DefaultTrainer):
     """Alternating weight/architecture optimization on two splits, with Detectron2's hooks."""
 
     def __init__(self, cfg):
+        """Build the whole search: splits, schedule, supernet, optimizers, loaders, hooks.
+
+        Args:
+            cfg (CfgNode): a search config: Detectron2's ``get_cfg()`` with
+                :func:`~projects.nats.add_nats_config`'s keys, ``MODEL.BACKBONE.NAME`` one of
+                the supernet backbones, registered ``DATASETS.TRAIN`` (and optionally
+                ``MODEL.NATS.SEARCH.ARCH.DATASETS``), and the length in
+                ``MODEL.NATS.SEARCH.EPOCHS`` (``SOLVER.MAX_ITER`` 0) or ``SOLVER.MAX_ITER``
+                (EPOCHS 0). It is checked (:func:`~projects.nats.config.check_search_config`)
+                and scaled to the world size (:meth:`auto_scale_workers`) but not modified:
+                ``self.cfg`` is a copy with ``SOLVER.MAX_ITER`` set to the resolved length.
+                ``SEED`` < 0: a seed drawn once and shared by all processes.
+
+        Raises:
+            ValueError: from the config, split and schedule checks, naming the key.
+            FileNotFoundError: if a local ``MODEL.WEIGHTS`` does not exist (and no
+                ``last_checkpoint`` in ``OUTPUT_DIR`` replaces it).
+        """
         TrainerBase.__init__(self)
         if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
             setup_logger()
@@ -93,16 +120,35 @@ class SearchTrainer(DefaultTrainer):
 
     @property
     def optimizer(self):
+        """The weight optimizer (SGD over the weights)."""
         return self._trainer.optimizer
 
     @property
     def arch_optimizer(self):
+        """The architecture optimizer (Adam over the logits)."""
         return self._trainer.arch_optimizer
 
     @classmethod
     def build_search_loader(cls, cfg, dataset_dicts, split, seed):
         """A resumable loader of one split ("weight": SOLVER.IMS_PER_BATCH images per step,
-        "arch": MODEL.NATS.SEARCH.ARCH.IMS_PER_BATCH)."""
+        "arch": MODEL.NATS.SEARCH.ARCH.IMS_PER_BATCH).
+
+        Samples are mapped by Detectron2's ``DatasetMapper(cfg, is_train=True)``.
+
+        Args:
+            cfg (CfgNode): the search config; reads the split's ``IMS_PER_BATCH`` (over all
+                processes), ``DATALOADER.NUM_WORKERS`` and what ``DatasetMapper`` reads.
+            dataset_dicts (list[dict]): the split's dataset dicts.
+            split (str): "weight" or "arch"; also the stream's name in its seeds.
+            seed (int): the data seed.
+
+        Returns:
+            ResumableLoader: batches of ``IMS_PER_BATCH / world size`` images for this process.
+
+        Raises:
+            ValueError: if the split's IMS_PER_BATCH is not a positive multiple of the number
+                of processes.
+        """
         total = (
             cfg.SOLVER.IMS_PER_BATCH
             if split == "weight"
@@ -131,6 +177,14 @@ class SearchTrainer(DefaultTrainer):
         return ret
 
     def load_state_dict(self, state_dict):
+        """Restore what :meth:`state_dict` saved.
+
+        Args:
+            state_dict (dict): the trainer state of a checkpoint written by ``SearchTrainer``.
+
+        Raises:
+            KeyError: if it has no ``"_trainer"`` state (not written by ``SearchTrainer``).
+        """
         super().load_state_dict(state_dict)
         if "_trainer" not in state_dict:
             raise KeyError(
@@ -140,7 +194,13 @@ class SearchTrainer(DefaultTrainer):
         self._trainer.load_state_dict(state_dict["_trainer"])
 
     def resume_or_load(self, resume=True):
-        """Load as ``DefaultTrainer`` does, then restart both loaders at the resumed iteration."""
+        """Load as ``DefaultTrainer`` does, then restart both loaders at the resumed iteration.
+
+        Args:
+            resume (bool): True: resume from ``OUTPUT_DIR``'s ``last_checkpoint`` if there is one
+                (model, optimizers, schedulers, iteration, data seed), else load
+                ``MODEL.WEIGHTS``; False: load ``MODEL.WEIGHTS`` and start at iteration 0.
+        """
         super().resume_or_load(resume=resume)
         self._trainer.restart_data(self.start_iter)
 
@@ -179,7 +239,15 @@ class SearchTrainer(DefaultTrainer):
         return [(name, op.alpha, [tuple(c) for c in op.candidates]) for name, op in ops]
 
     def decode_architecture(self, iteration):
-        """The architecture the logits decode to now (eq. 4-6), with search metadata."""
+        """The architecture the logits decode to now (eq. 4-6), with search metadata.
+
+        Args:
+            iteration (int): the iteration stored in the file's ``meta`` (with ``max_iter`` and
+                ``MODEL.WEIGHTS``).
+
+        Returns:
+            Architecture
+        """
         meta = {
             "iteration": iteration,
             "max_iter": self.max_iter,
@@ -189,11 +257,24 @@ class SearchTrainer(DefaultTrainer):
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        """:func:`~projects.nats.build_coco_evaluator` (same arguments)."""
         return build_coco_evaluator(cfg, dataset_name, output_folder)
 
     @staticmethod
     def auto_scale_workers(cfg, num_workers):
-        """``DefaultTrainer.auto_scale_workers`` plus the search keys that scale with it."""
+        """``DefaultTrainer.auto_scale_workers`` plus the search keys that scale with it.
+
+        When ``SOLVER.REFERENCE_WORLD_SIZE`` is > 0 and not ``num_workers``,
+        ``MODEL.NATS.SEARCH.ARCH.IMS_PER_BATCH`` scales as ``SOLVER.IMS_PER_BATCH`` does and
+        ``MODEL.NATS.SEARCH.BASE_LR_END`` as ``SOLVER.BASE_LR``; the other NATS keys stay.
+
+        Args:
+            cfg (CfgNode): the search config (not modified).
+            num_workers (int): the number of processes that run the search.
+
+        Returns:
+            CfgNode: a new config, or ``cfg`` itself when nothing scales.
+        """
         old_ims, old_lr = cfg.SOLVER.IMS_PER_BATCH, cfg.SOLVER.BASE_LR
         new = DefaultTrainer.auto_scale_workers(cfg, num_workers)
         if new is cfg:
