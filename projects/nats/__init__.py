@@ -5,9 +5,9 @@ The method: ``modeling/`` (the search op, the decoded op, their backbones), ``ar
 (the architecture file and eq. 4-6 decoding), ``search/`` (the search trainer), ``erf.py``.
 """
 
-from .compat import install as _install_extension_standin
+from . import compat as _compat
 
-_install_extension_standin()  # a no-op with a compiled Detectron2; before detectron2.layers loads
+_compat.install()  # before detectron2.layers loads; used only where Detectron2 has no fallback
 
 from . import modeling as _  # noqa: E402, F401  # only registration
 from .architecture import load_architecture  # noqa: E402
@@ -15,6 +15,8 @@ from .checkpoint import NATSCheckpointer  # noqa: E402
 from .config import add_nats_config  # noqa: E402
 from .data import register_nats_shapes  # noqa: E402
 from .evaluation import build_coco_evaluator  # noqa: E402
+
+_compat.register_missing_ops()  # clear errors from the rotated ops where no _C exists
 
 __all__ = [
     "NATSCheckpointer",

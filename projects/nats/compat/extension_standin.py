@@ -2,25 +2,34 @@
 
 detectron2 v0.6 imports ``detectron2._C`` while importing ``detectron2.layers`` (so modeling,
 engine and evaluation), although only deformable convs, rotated-box ops and the fast COCO
-evaluator call into it. :func:`install` appends an import finder to the END of
-``sys.meta_path`` that answers only for ``detectron2._C``: a real build, found by the normal
-finders first, always wins and nothing here runs. The stand-in:
+evaluator call into it. Detectron2's main imports it inside ``try`` blocks and has fallbacks of
+its own (dummy deformable convs, ``COCOEvaluator`` on plain pycocotools). :func:`install` appends
+an import finder to the END of ``sys.meta_path`` that answers only for ``detectron2._C``, and only
+for an import statement with no ``except ImportError`` around it: a real build, found by the
+normal finders first, always wins, and Detectron2's own fallbacks stay in charge. The stand-in:
 
 * answers Detectron2's environment queries truthfully (``get_compiler_version()`` and
   ``get_cuda_version()`` say "not built", ``has_cuda()`` is False);
 * raises :class:`MissingExtensionError`, naming the op, on any use of an op it lacks.
+
+Both versions also call the rotated-box ops through ``torch.ops.detectron2.*``, which only the
+real extension registers, and neither has a fallback for them: :func:`register_missing_ops`
+registers ops that raise :class:`MissingExtensionError` instead, where no real build exists.
 
 It must work whatever is imported first, so the set-up installs it at interpreter start through
 a ``.pth`` file in ``.venv`` (``scripts/setup_env.py``), and ``projects.nats`` calls
 :func:`install` too for other environments. This file imports only the standard library.
 """
 
+import ast
+import functools
 import importlib.abc
 import importlib.machinery
+import os
 import sys
 import types
 
-__all__ = ["MissingExtensionError", "install", "has_real_extension"]
+__all__ = ["MissingExtensionError", "install", "has_real_extension", "register_missing_ops"]
 
 _NAME = "detectron2._C"
 _MARK = "_nats_d2_standin"
@@ -34,6 +43,17 @@ _OP_FEATURES = {
     "COCOeval": "the fast COCO evaluation (COCOEvaluator(use_fast_impl=True))",
     "InstanceAnnotation": "the fast COCO evaluation (COCOEvaluator(use_fast_impl=True))",
 }
+# The ops the real extension registers under torch.ops.detectron2 (csrc/vision.cpp).
+_TORCH_OPS = {
+    "nms_rotated": "(Tensor boxes, Tensor scores, float iou_threshold) -> Tensor",
+    "box_iou_rotated": "(Tensor boxes1, Tensor boxes2) -> Tensor",
+    "roi_align_rotated_forward": "(Tensor input, Tensor rois, float spatial_scale, "
+    "int pooled_height, int pooled_width, int sampling_ratio) -> Tensor",
+    "roi_align_rotated_backward": "(Tensor grad, Tensor rois, float spatial_scale, "
+    "int pooled_height, int pooled_width, int batch_size, int channels, int height, int width, "
+    "int sampling_ratio) -> Tensor",
+}
+_IMPORT_ERRORS = ("ImportError", "ModuleNotFoundError", "Exception", "BaseException")
 
 
 class MissingExtensionError(RuntimeError):
@@ -75,29 +95,79 @@ class _StandInLoader(importlib.abc.Loader):
         return module
 
     def exec_module(self, module):
-        _register_torch_ops()
+        register_missing_ops()
 
 
 class _StandInFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != _NAME:
+        if fullname != _NAME or _importer_has_fallback(sys._getframe(1)):
             return None
         return importlib.machinery.ModuleSpec(fullname, _StandInLoader(), origin="stand-in")
 
 
-def _register_torch_ops():
-    """``layers/nms.py`` calls ``torch.ops.detectron2.nms_rotated``: make it raise clearly."""
+def _importer_has_fallback(frame):
+    """Whether the import of ``detectron2._C`` happens inside a ``try`` that catches
+    ``ImportError``: then a module has a fallback of its own, and the import must fail.
+
+    ``frame`` is the finder's caller. Walking out through importlib, each module being imported
+    (Detectron2 main's ``fast_eval_api`` imports ``_C`` bare, but ``COCOEvaluator``'s module
+    imports ``fast_eval_api`` inside ``try``) is checked, up to the first function that imports.
+    ``sys._getframe`` is CPython's, where Detectron2 runs: the one private detail here.
+    """
+    importlib_dir = os.path.dirname(importlib.__file__)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not (filename.startswith("<frozen") or os.path.dirname(filename) == importlib_dir):
+            if _inside_try(filename, frame.f_lineno):
+                return True
+            if frame.f_code.co_name != "<module>":
+                return False
+        frame = frame.f_back
+    return False
+
+
+@functools.lru_cache(maxsize=None)
+def _inside_try(filename, lineno):
+    try:
+        with open(filename) as f:
+            tree = ast.parse(f.read(), filename)
+    except (OSError, SyntaxError, ValueError):
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(_catches_import_error(h) for h in node.handlers):
+            for stmt in node.body:
+                for sub in ast.walk(stmt):
+                    if isinstance(sub, (ast.Import, ast.ImportFrom)):
+                        if sub.lineno <= lineno <= sub.end_lineno:
+                            return True
+    return False
+
+
+def _catches_import_error(handler):
+    if handler.type is None:
+        return True
+    types_ = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any(isinstance(t, ast.Name) and t.id in _IMPORT_ERRORS for t in types_)
+
+
+def register_missing_ops():
+    """Where no real extension exists, register the ``torch.ops.detectron2`` ops it would, each
+    raising :class:`MissingExtensionError` (torch's own error names no feature). Needs torch
+    imported; idempotent; does nothing where the ops exist (a real build registered them)."""
     torch = sys.modules.get("torch")
-    if torch is None or hasattr(_register_torch_ops, "lib"):
+    if torch is None or hasattr(register_missing_ops, "lib"):
+        return
+    if has_real_extension():
         return
     try:
         lib = torch.library.Library("detectron2", "DEF")
-        lib.define("nms_rotated(Tensor boxes, Tensor scores, float iou_threshold) -> Tensor")
-        fail = _missing("nms_rotated")
-        lib.impl("nms_rotated", lambda *a: fail(), "CompositeExplicitAutograd")
+        for op, schema in _TORCH_OPS.items():
+            lib.define(op + schema)
+            fail = _missing(op)
+            lib.impl(op, lambda *a, fail=fail: fail(), "CompositeExplicitAutograd")
     except RuntimeError:  # already defined by a real build or an earlier stand-in
         return
-    _register_torch_ops.lib = lib  # the library lives as long as the registration
+    register_missing_ops.lib = lib  # the library lives as long as the registration
 
 
 def install():
@@ -125,3 +195,4 @@ if _first is not sys.modules[__name__]:
     MissingExtensionError = _first.MissingExtensionError
     install = _first.install
     has_real_extension = _first.has_real_extension
+    register_missing_ops = _first.register_missing_ops
