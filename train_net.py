@@ -17,13 +17,15 @@ from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 
 from projects.nats import NATSCheckpointer, add_nats_config, build_coco_evaluator
+from projects.nats.compat.engine import InnerTrainerState
 from projects.nats.config import check_train_config
 
 __all__ = ["Trainer", "setup", "main"]
 
 
-class Trainer(DefaultTrainer):
-    """``DefaultTrainer`` with COCO evaluation and torchvision-aware checkpoint loading."""
+class Trainer(InnerTrainerState, DefaultTrainer):
+    """``DefaultTrainer`` with COCO evaluation, torchvision-aware checkpoint loading, and the
+    optimizer state in its checkpoints on Detectron2 v0.6 as on main."""
 
     def build_hooks(self):
         # DefaultTrainer.__init__ made a DetectionCheckpointer just before asking for the hooks:

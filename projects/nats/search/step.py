@@ -25,6 +25,7 @@ from detectron2.utils import comm
 from detectron2.utils.events import get_event_storage
 from torch.nn.parallel import DistributedDataParallel
 
+from ..compat.engine import restart_data_iterator, write_metrics
 from .fused_weight_update import attach_fused_weight_update
 from .loader import derive_seed, seed_rngs
 
@@ -44,6 +45,7 @@ class _SearchStepMixin:
         arch_start_iter,
         seed,
         fused_weight_update_params=(),
+        **trainer_kwargs,
     ):
         """
         Args:
@@ -61,8 +63,10 @@ class _SearchStepMixin:
                 trainer's state, and restored from it on resume.
             fused_weight_update_params: weights that SGD updates inside the backward
                 (:mod:`.fused_weight_update`); empty: ``optimizer.step()`` updates every weight.
+            trainer_kwargs: further keywords of the Detectron2 trainer (``AMPTrainer``'s
+                ``grad_scaler``).
         """
-        super().__init__(model, data_loader, optimizer)
+        super().__init__(model, data_loader, optimizer, **trainer_kwargs)
         self.arch_data_loader = arch_data_loader
         self.arch_optimizer = arch_optimizer
         self.arch_params = [alpha for _, alpha in arch_params]
@@ -83,7 +87,7 @@ class _SearchStepMixin:
             loader.stream.seed = self.seed
         self.data_loader.set_start_iter(start_iter)
         self.arch_data_loader.set_start_iter(max(0, start_iter - self.arch_start_iter))
-        self._data_loader_iter = iter(self.data_loader)
+        restart_data_iterator(self)
         self._arch_data_loader_iter = iter(self.arch_data_loader)
 
     def is_arch_iter(self, iteration):
@@ -125,7 +129,7 @@ class _SearchStepMixin:
                 loss_dict = self._inner_model(data)
                 losses = sum(loss_dict.values())
             grads = torch.autograd.grad(self._scale_arch_loss(losses), self.arch_params)
-            self.write_metrics(loss_dict, data_time)
+            write_metrics(loss_dict, data_time, iteration=self.iter)
         if comm.get_world_size() > 1:
             flat = torch.cat([g.reshape(-1) for g in grads])
             dist.all_reduce(flat)
@@ -182,11 +186,11 @@ class AMPSearchStepTrainer(_SearchStepMixin, AMPTrainer):
             raise ValueError(
                 "AMPSearchStepTrainer: fused_weight_update_params needs unscaled gradients"
             )
-        super().__init__(**kwargs)
-        self.arch_grad_scaler = torch.cuda.amp.GradScaler()
+        super().__init__(grad_scaler=torch.amp.GradScaler("cuda"), **kwargs)
+        self.arch_grad_scaler = torch.amp.GradScaler("cuda")
 
     def _autocast(self):
-        return torch.cuda.amp.autocast()
+        return torch.autocast("cuda")
 
     def _scale_arch_loss(self, losses):
         return self.arch_grad_scaler.scale(losses)

@@ -18,6 +18,7 @@ from detectron2.utils.logger import setup_logger
 
 from ..architecture import decode_architecture_from_cfg
 from ..checkpoint import NATSCheckpointer
+from ..compat.engine import InnerTrainerState
 from ..config import check_search_config
 from ..evaluation import build_coco_evaluator
 from ..modeling import mixed_ops
@@ -50,7 +51,7 @@ def create_search_ddp_model(model):
     return create_ddp_model(model, broadcast_buffers=False, **kwargs)
 
 
-class SearchTrainer(DefaultTrainer):
+class SearchTrainer(InnerTrainerState, DefaultTrainer):
     """Alternating weight/architecture optimization on two splits, with Detectron2's hooks."""
 
     def __init__(self, cfg):
@@ -169,15 +170,9 @@ class SearchTrainer(DefaultTrainer):
         )
         return ResumableLoader(stream, num_workers=cfg.DATALOADER.NUM_WORKERS)
 
-    def state_dict(self):
-        """Iteration and hook states (schedulers) plus the step trainer's: both optimizers,
-        the data seed (v0.6's ``DefaultTrainer`` does not save its inner trainer's state)."""
-        ret = super().state_dict()
-        ret["_trainer"] = self._trainer.state_dict()
-        return ret
-
     def load_state_dict(self, state_dict):
-        """Restore what :meth:`state_dict` saved.
+        """Restore the iteration, the hooks' states (schedulers) and the step trainer's (both
+        optimizers, the data seed), saved by :class:`InnerTrainerState` on either Detectron2.
 
         Args:
             state_dict (dict): the trainer state of a checkpoint written by ``SearchTrainer``.
@@ -185,13 +180,12 @@ class SearchTrainer(DefaultTrainer):
         Raises:
             KeyError: if it has no ``"_trainer"`` state (not written by ``SearchTrainer``).
         """
-        super().load_state_dict(state_dict)
         if "_trainer" not in state_dict:
             raise KeyError(
                 "the checkpoint has no '_trainer' state (optimizers, data seed): it was not "
                 "written by SearchTrainer, so a search cannot resume from it"
             )
-        self._trainer.load_state_dict(state_dict["_trainer"])
+        super().load_state_dict(state_dict)
 
     def resume_or_load(self, resume=True):
         """Load as ``DefaultTrainer`` does, then restart both loaders at the resumed iteration.
