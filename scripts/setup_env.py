@@ -9,29 +9,40 @@ up to date with ``requirements/lock.txt``. Modes:
   lent GPU machine): uses the torch/torchvision already installed there and installs everything
   else from ``DIR``, a folder that ``--prepare-offline DIR`` fills on a machine with the registry.
 
-detectron2: an importable detectron2 is used untouched. Otherwise detectron2 v0.6's Python
-sources come from the registry's ``pb1-detectron2==0.6`` sdist, whose C++ sources are missing;
-``projects/nats/compat/extension_standin.py`` then stands in for ``detectron2._C`` (hooked in by
-a ``.pth``).
+detectron2:
+
+* ``--detectron2 SOURCE`` (or ``NATS_DETECTRON2=SOURCE``): a Detectron2 checkout, unpacked tree
+  or tarball (e.g. its GitHub main) is installed into the venv, with the pins its ``setup.py``
+  asks for beyond the lock (``requirements/overlay-detectron2-main.txt``). pip builds its C++
+  (and, with nvcc, CUDA) ops; ``--python-only`` (``NATS_DETECTRON2_PYTHON_ONLY=1``) copies its
+  Python package alone, as CI does for its second leg.
+* otherwise an importable detectron2 is used untouched, or detectron2 v0.6's Python sources come
+  from the registry's ``pb1-detectron2==0.6`` sdist, whose C++ sources are missing.
+
+Where Detectron2 imports its C++ extension without a fallback (v0.6),
+``projects/nats/compat/extension_standin.py`` stands in for ``detectron2._C``, hooked in at
+interpreter start by a ``.pth`` (``--venv DIR`` or ``NATS_VENV=DIR`` names another venv).
 """
 
 import argparse
 import hashlib
 import html.parser
-import io
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import urllib.parse
 import urllib.request
 
+import detectron2_source  # noqa: E402  (scripts/, beside this file)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV = os.path.join(ROOT, ".venv")
 LOCK = os.path.join(ROOT, "requirements", "lock.txt")
-STAMP = os.path.join(VENV, ".nats-setup-stamp")
+OVERLAY = os.path.join(ROOT, "requirements", "overlay-detectron2-main.txt")
+STAMP_NAME = ".nats-setup-stamp"
+STAMP = os.path.join(VENV, STAMP_NAME)
 SUPPORTED = ((3, 10), (3, 12))
 D2_SDIST_NAME = "pb1-detectron2-0.6.tar.gz"
 
@@ -74,14 +85,15 @@ def read_lock():
 
 def fingerprint(mode):
     h = hashlib.sha256()
-    with open(LOCK, "rb") as f:
-        h.update(f.read())
+    for path in (LOCK, OVERLAY):
+        with open(path, "rb") as f:
+            h.update(f.read())
     h.update(f"{mode}|{sys.version_info[:2]}|{ROOT}".encode())
     return h.hexdigest()
 
 
-def venv_python():
-    return os.path.join(VENV, "bin", "python")
+def venv_python(venv=VENV):
+    return os.path.join(venv, "bin", "python")
 
 
 def run(cmd, what):
@@ -163,37 +175,31 @@ def has_module(python, name):
 
 
 def install_d2_sources(sdist_path, sha256, purelib):
-    """Copy the sdist's ``detectron2/`` package into site-packages, with a dist-info."""
+    """Install the v0.6 sdist's ``detectron2/`` package (no C++ sources) into site-packages."""
     with open(sdist_path, "rb") as f:
-        data = f.read()
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise SetupError(f"{sdist_path} does not match the sha256 pinned in {LOCK}")
-    record = []
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        for member in tar.getmembers():
-            parts = member.name.split("/")
-            if len(parts) < 3 or parts[1] != "detectron2" or not member.isfile():
-                continue
-            rel = "/".join(parts[1:])
-            if ".." in parts or "csrc" in parts:
-                continue
-            target = os.path.join(purelib, rel)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            with tar.extractfile(member) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-            record.append(rel)
-    dist_info = os.path.join(purelib, "detectron2-0.6.dist-info")
-    os.makedirs(dist_info, exist_ok=True)
-    meta = "Metadata-Version: 2.1\nName: detectron2\nVersion: 0.6\n"
-    meta += "Summary: detectron2 v0.6 Python sources from pb1-detectron2==0.6, no C++ extension\n"
-    files = {"METADATA": meta, "INSTALLER": "nats-setup\n"}
-    for name, text in files.items():
-        with open(os.path.join(dist_info, name), "w") as f:
-            f.write(text)
-    record += [f"detectron2-0.6.dist-info/{n}" for n in (*files, "RECORD")]
-    with open(os.path.join(dist_info, "RECORD"), "w") as f:
-        f.write("".join(f"{r},,\n" for r in record))
-    log(f"installed detectron2 v0.6 sources ({len(record)} files) into {purelib}")
+        if hashlib.sha256(f.read()).hexdigest() != sha256:
+            raise SetupError(f"{sdist_path} does not match the sha256 pinned in {LOCK}")
+    summary = "detectron2 v0.6 Python sources from pb1-detectron2==0.6, no C++ extension"
+    with detectron2_source.open_source(sdist_path) as root:
+        count = detectron2_source.install_python_sources(root, purelib, summary=summary)
+    log(f"installed detectron2 v0.6 sources ({count} files) into {purelib}")
+
+
+def install_d2_source(source, py, pip, purelib, *, python_only):
+    """Install the Detectron2 at ``source`` (``--detectron2``) and the overlay pins it needs."""
+    resolve = [py, os.path.join(ROOT, "scripts", "detectron2_source.py"), "--resolve"]
+    overlay = run(resolve + [source, LOCK, OVERLAY], f"reading the pins {source} asks for")
+    overlay = [line for line in overlay.splitlines() if "==" in line and " " not in line]
+    if overlay:
+        run(pip + overlay, f"installing its pins beyond the lock: {' '.join(overlay)}")
+    with detectron2_source.open_source(source) as root:
+        if python_only:
+            summary = f"Detectron2 Python sources from {source}, no C++ extension"
+            count = detectron2_source.install_python_sources(root, purelib, summary=summary)
+            log(f"installed the Python sources of {source} ({count} files) into {purelib}")
+        else:
+            build = pip + ["--no-build-isolation", root]
+            run(build, f"building and installing Detectron2 from {source} (C++/CUDA ops)")
 
 
 def write_pth(purelib):
@@ -216,16 +222,23 @@ def write_requirements(pins, tmp):
     return path
 
 
-def setup(offline_dir):
+def setup(offline_dir, *, venv=VENV, detectron2=None, python_only=False):
+    """Build ``venv`` (or find it up to date): the lock's pins, then Detectron2."""
     check_python()
     pins, torch_pins, (d2_spec, d2_sha) = read_lock()
     mode = f"offline:{offline_dir}" if offline_dir else "online"
-    stamp = fingerprint(mode)
-    if os.path.exists(STAMP) and os.path.exists(venv_python()):
-        with open(STAMP) as f:
+    if detectron2:
+        if not os.path.exists(detectron2):
+            raise SetupError(f"NATS_DETECTRON2={detectron2} (--detectron2) does not exist")
+        source = detectron2_source.fingerprint(detectron2)
+        mode += f"|detectron2:{source}|python-only:{bool(python_only)}"
+    stamp, stamp_path, name = fingerprint(mode), os.path.join(venv, STAMP_NAME), rel(venv)
+    py = venv_python(venv)
+    if os.path.exists(stamp_path) and os.path.exists(py):
+        with open(stamp_path) as f:
             if f.read().strip() == stamp:
-                write_pth(site_packages(venv_python()))  # cheap; follows changes of the hook
-                log(f".venv is up to date ({mode})")
+                write_pth(site_packages(py))  # cheap; follows changes of the hook
+                log(f"{name} is up to date ({mode})")
                 return
     if offline_dir:
         if not os.path.isdir(offline_dir):
@@ -238,25 +251,26 @@ def setup(offline_dir):
             )
     else:
         check_registry()
-    if os.path.exists(VENV):
-        log("rebuilding .venv (it is out of date with requirements/lock.txt or the mode)")
-        shutil.rmtree(VENV)
-    venv_cmd = [sys.executable, "-m", "venv", VENV]
-    run(venv_cmd + (["--system-site-packages"] if offline_dir else []), "creating .venv")
-    py = venv_python()
+    if os.path.exists(venv):
+        log(f"rebuilding {name} (it is out of date with requirements/ or the mode)")
+        shutil.rmtree(venv)
+    venv_cmd = [sys.executable, "-m", "venv", venv]
+    run(venv_cmd + (["--system-site-packages"] if offline_dir else []), f"creating {name}")
     pip = [py, "-m", "pip", "install", "--no-deps", "--disable-pip-version-check", "-q"]
     with tempfile.TemporaryDirectory() as tmp:
         if offline_dir:
-            local = pip + ["--no-index", "--find-links", offline_dir]
+            pip += ["--no-index", "--find-links", offline_dir]
             setuptools = [p for p in pins if p.lower().startswith("setuptools==")]
-            run(local + setuptools, "installing setuptools (to build sdists without a registry)")
+            run(pip + setuptools, "installing setuptools (to build sdists without a registry)")
             req = write_requirements(pins, tmp)
-            run(local + ["--no-build-isolation", "-r", req], "installing the pins from the folder")
+            run(pip + ["--no-build-isolation", "-r", req], "installing the pins from the folder")
         else:
             req = write_requirements(pins + torch_pins, tmp)
             run(pip + ["-r", req], "installing the pinned stack (torch's CUDA build runs on CPU)")
         purelib = site_packages(py)
-        if has_module(py, "detectron2"):
+        if detectron2:
+            install_d2_source(detectron2, py, pip, purelib, python_only=python_only)
+        elif has_module(py, "detectron2"):
             log("an importable detectron2 is already present: using it untouched")
         else:
             sdist = os.path.join(offline_dir, D2_SDIST_NAME) if offline_dir else None
@@ -265,10 +279,14 @@ def setup(offline_dir):
             install_d2_sources(sdist or fetch_d2_sdist(tmp, d2_sha), d2_sha, purelib)
     write_pth(purelib)
     run([py, "-c", "import detectron2.modeling, projects.nats"], "checking the imports")
-    with open(STAMP + ".part", "w") as f:
+    with open(stamp_path + ".part", "w") as f:
         f.write(stamp + "\n")
-    os.replace(STAMP + ".part", STAMP)
+    os.replace(stamp_path + ".part", stamp_path)
     log(f"done: {py}")
+
+
+def rel(path):
+    return os.path.relpath(path, ROOT) if path.startswith(ROOT + os.sep) else path
 
 
 def prepare_offline(dest, python_version):
@@ -278,6 +296,8 @@ def prepare_offline(dest, python_version):
     as sdists (fvcore) are downloaded as sdists and built at install time without a registry.
     """
     pins, _, (_, d2_sha) = read_lock()
+    with open(OVERLAY) as f:  # for --detectron2 on the offline machine
+        pins += [line.split("#")[0].strip() for line in f if line.split("#")[0].strip()]
     check_registry()
     os.makedirs(dest, exist_ok=True)
     base = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", dest]
@@ -295,17 +315,36 @@ def prepare_offline(dest, python_version):
 
 
 def main():
+    env = os.environ.get
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--offline", default=os.environ.get("NATS_OFFLINE_DIR"), metavar="DIR")
+    parser.add_argument("--offline", default=env("NATS_OFFLINE_DIR"), metavar="DIR")
     parser.add_argument("--prepare-offline", metavar="DIR", help="fill DIR for offline set-up")
     parser.add_argument("--python-version", help="with --prepare-offline: target, e.g. 3.12")
+    parser.add_argument("--venv", default=env("NATS_VENV", VENV), help="default: .venv")
+    parser.add_argument(
+        "--detectron2",
+        default=env("NATS_DETECTRON2"),
+        metavar="SOURCE",
+        help="install this Detectron2 (checkout, unpacked tree or tarball) instead of v0.6",
+    )
+    parser.add_argument(
+        "--python-only",
+        action="store_true",
+        default=env("NATS_DETECTRON2_PYTHON_ONLY", "") not in ("", "0"),
+        help="with --detectron2: its Python package only, no C++/CUDA build",
+    )
     args = parser.parse_args()
     try:
         if args.prepare_offline:
             prepare_offline(os.path.abspath(args.prepare_offline), args.python_version)
         else:
-            setup(os.path.abspath(args.offline) if args.offline else None)
-    except SetupError as e:
+            setup(
+                os.path.abspath(args.offline) if args.offline else None,
+                venv=os.path.abspath(args.venv),
+                detectron2=os.path.abspath(args.detectron2) if args.detectron2 else None,
+                python_only=args.python_only,
+            )
+    except (SetupError, detectron2_source.SourceError) as e:
         print(f"[setup] ERROR: {e}", file=sys.stderr)
         sys.exit(2)
 
