@@ -6,6 +6,8 @@ import math
 import os
 
 import pytest
+import torch
+from common import tiny_cfg
 from detectron2.engine import hooks
 from test_decoded_backbone import decoded_cfg
 
@@ -83,3 +85,30 @@ def test_trainer_checkpoints_through_nats_checkpointer(tmp_path):
     periodic = [h for h in trainer._hooks if isinstance(h, hooks.PeriodicCheckpointer)]
     assert periodic and all(h.checkpointer is trainer.checkpointer for h in periodic)
     assert isinstance(trainer.checkpointer, NATSCheckpointer)
+
+
+def test_checkpoints_keep_the_optimizer_state_on_either_detectron2(tmp_path, caplog):
+    cfg = tiny_cfg(tmp_path)
+    cfg.SOLVER.MAX_ITER = 2
+    trainer = train_net.Trainer(cfg)
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    path = os.path.join(cfg.OUTPUT_DIR, "model_final.pth")
+    checkpoint = torch.load(path, weights_only=False)
+    saved = checkpoint["trainer"]["_trainer"]["optimizer"]["state"]  # v0.6 alone would not
+    assert saved and all("momentum_buffer" in s for s in saved.values())
+
+    cfg.SOLVER.MAX_ITER = 3
+    resumed = train_net.Trainer(cfg)
+    resumed.resume_or_load(resume=True)
+    assert resumed.start_iter == 2
+    state = resumed.optimizer.state_dict()["state"]
+    assert all(torch.equal(state[k]["momentum_buffer"], saved[k]["momentum_buffer"]) for k in saved)
+
+    del checkpoint["trainer"]["_trainer"]  # as v0.6's own DefaultTrainer writes it
+    torch.save(checkpoint, path)
+    with caplog.at_level("WARNING", logger="projects.nats.compat.engine"):
+        fresh = train_net.Trainer(cfg)
+        fresh.resume_or_load(resume=True)
+    assert fresh.start_iter == 2 and not fresh.optimizer.state_dict()["state"]
+    assert "no '_trainer' state" in caplog.text
