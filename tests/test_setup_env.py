@@ -1,5 +1,6 @@
 """The set-up script: pins in one place, and clear messages for a bad environment."""
 
+import glob
 import os
 import re
 import subprocess
@@ -52,3 +53,66 @@ def test_missing_offline_folder_stops_before_touching_venv(tmp_path):
     assert proc.returncode == 2
     assert "is not a folder" in proc.stderr and "Traceback" not in proc.stderr
     assert os.path.getmtime(setup_env.STAMP) == marker
+
+
+def _fake_detectron2(root, requires):
+    (root / "detectron2" / "layers" / "csrc").mkdir(parents=True)
+    (root / "detectron2" / "__init__.py").write_text('__version__ = "0.7"\n')
+    (root / "detectron2" / "layers" / "__init__.py").write_text("")
+    (root / "detectron2" / "layers" / "csrc" / "vision.cpp").write_text("// C++\n")
+    (root / "detectron2" / "model_zoo").mkdir()
+    (root / "configs" / "COCO-Detection").mkdir(parents=True)
+    (root / "configs" / "COCO-Detection" / "a.yaml").write_text("MODEL: {}\n")
+    (root / "setup.py").write_text(
+        f"from setuptools import setup\nsetup(install_requires={requires!r})\n"
+    )
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_python_only_install_of_a_detectron2_source(tmp_path, packed):
+    import tarfile
+
+    import detectron2_source
+
+    _fake_detectron2(tmp_path / "src" / "detectron2-abc", [])
+    source = tmp_path / "src" / "detectron2-abc"
+    if packed:  # a tarball with one top folder, as git archive and GitHub make them
+        source = tmp_path / "d2.tar.gz"
+        with tarfile.open(source, "w:gz") as tar:
+            tar.add(tmp_path / "src" / "detectron2-abc", arcname="detectron2-abc")
+    purelib = tmp_path / "site"
+    with detectron2_source.open_source(str(source)) as root:
+        detectron2_source.install_python_sources(root, str(purelib), summary="test")
+    assert (purelib / "detectron2" / "layers" / "__init__.py").exists()
+    assert not (purelib / "detectron2" / "layers" / "csrc").exists()
+    assert (purelib / "detectron2" / "model_zoo" / "configs" / "COCO-Detection" / "a.yaml").exists()
+    record = (purelib / "detectron2-0.7.dist-info" / "RECORD").read_text()
+    assert "detectron2/__init__.py" in record and "csrc" not in record
+
+
+def test_a_detectron2_source_gets_the_pins_it_asks_for(tmp_path):
+    import detectron2_source
+
+    lock = os.path.join(ROOT, "requirements", "lock.txt")
+    overlay = os.path.join(ROOT, "requirements", "overlay-detectron2-main.txt")
+    _fake_detectron2(tmp_path / "a", ["fvcore>=0.1.5,<0.1.6", "Pillow>=7.1", "tqdm>4.29.0"])
+    assert detectron2_source.resolve(str(tmp_path / "a"), lock, overlay) == []  # v0.6-like
+    _fake_detectron2(tmp_path / "b", ["omegaconf>=2.1,<2.4", "hydra-core>=1.1", "black"])
+    pins = detectron2_source.resolve(str(tmp_path / "b"), lock, overlay)
+    assert {"omegaconf==2.3.1", "hydra-core==1.3.8"} <= set(pins)  # main's
+    _fake_detectron2(tmp_path / "c", ["omegaconf>=2.5", "dataclasses; python_version<'3.7'"])
+    with pytest.raises(detectron2_source.SourceError, match=r"'omegaconf>=2.5'.*overlay"):
+        detectron2_source.resolve(str(tmp_path / "c"), lock, overlay)
+
+
+def test_the_shared_detectron2_main_resolves_to_the_overlay():
+    import detectron2_source
+
+    tarballs = glob.glob(os.path.join(ROOT, "..", "shared", "detectron2", "*.tar.gz"))
+    if not tarballs:
+        pytest.skip("no ../shared/detectron2/*.tar.gz beside this clone (CI has it)")
+    lock = os.path.join(ROOT, "requirements", "lock.txt")
+    overlay = os.path.join(ROOT, "requirements", "overlay-detectron2-main.txt")
+    with detectron2_source.open_source(tarballs[0]) as root:
+        assert "omegaconf>=2.1,<2.4" in detectron2_source.install_requires(root)
+        assert "omegaconf==2.3.1" in detectron2_source.resolve(root, lock, overlay)
