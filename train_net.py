@@ -12,13 +12,20 @@
 import weakref
 
 from detectron2.config import get_cfg
-from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
+from detectron2.engine import (
+    DefaultTrainer,
+    default_argument_parser,
+    default_setup,
+    hooks,
+    launch,
+)
 from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 
 from projects.nats import NATSCheckpointer, add_nats_config, build_coco_evaluator
 from projects.nats.compat.engine import InnerTrainerState
 from projects.nats.config import check_train_config
+from projects.nats.erf import build_erf_hook
 
 __all__ = ["Trainer", "setup", "main"]
 
@@ -33,7 +40,12 @@ class Trainer(InnerTrainerState, DefaultTrainer):
         self.checkpointer = NATSCheckpointer(
             self._trainer.model, self.cfg.OUTPUT_DIR, trainer=weakref.proxy(self)
         )
-        return super().build_hooks()
+        ret = super().build_hooks()
+        erf = build_erf_hook(self.cfg, self._trainer.model) if comm.is_main_process() else None
+        if erf is not None:  # before the writers (last on rank 0), which then write its data
+            writer = ret and isinstance(ret[-1], hooks.PeriodicWriter)
+            ret.insert(len(ret) - 1 if writer else len(ret), erf)
+        return ret
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):

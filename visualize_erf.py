@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Effective receptive field maps (paper 4.4) of one or more trained backbones, side by side.
+"""Effective receptive field maps (paper 4.4) of trained models, every stage and level at once.
 
 Example (stock vs NATS, as in the paper's Fig. 4)::
 
@@ -9,6 +9,9 @@ Example (stock vs NATS, as in the paper's Fig. 4)::
         MODEL.NATS.ARCHITECTURE output/search/architecture.json
 
 Each panel is ``LABEL:CONFIG[:WEIGHTS]``; trailing ``KEY VALUE`` pairs override every config.
+Every ResNet stage and FPN level (``--features`` to choose) is measured in one forward pass per
+model. Writes the figure (a row per model, a column per feature map), ``<output>.json`` (50%/90%
+radii and each model's 90% radius over the first panel's, per feature) and ``<output>.txt``.
 """
 
 import argparse
@@ -24,7 +27,7 @@ from detectron2.utils.logger import setup_logger
 from projects.nats import add_nats_config
 from projects.nats.atomic import atomic_open
 from projects.nats.checkpoint import NATSCheckpointer
-from projects.nats.erf import compute_erf, erf_radius, save_erf_figure
+from projects.nats.erf import available_features, erf_maps, erf_radius, save_erf_figure
 
 logger = logging.getLogger("nats.erf")
 
@@ -41,15 +44,34 @@ def setup(config_file, opts, weights=None):
     return cfg
 
 
-def backbone_erf(cfg, feature, size):
-    """Build the detector, load its weights, and return the ERF of ``feature`` in its ResNet."""
+def backbone_erfs(cfg, features, size):
+    """Build the detector, load its weights, and return ``{feature: ERF map}`` of its backbone
+    (``features`` empty: every ResNet stage and FPN level it has)."""
     model = build_model(cfg)
     NATSCheckpointer(model).load(cfg.MODEL.WEIGHTS)
-    bottom_up = getattr(model.backbone, "bottom_up", model.backbone)
-    if not hasattr(bottom_up, feature):
-        raise ValueError(f"--feature {feature!r} is not a stage of the backbone; use res2..res5")
-    device = next(model.parameters()).device
-    return compute_erf(bottom_up, getattr(bottom_up, feature), size, device=device)
+    accepted = available_features(model.backbone)
+    unknown = [f for f in features if f not in accepted]
+    if unknown:
+        raise ValueError(
+            f"--features {unknown} are not maps of this backbone; accepted: {accepted}"
+        )
+    return erf_maps(model.backbone, list(features) or accepted, size)
+
+
+def radii_table(radii, ratios):
+    """The radii as text: per model a row of 90% radii (px), then its ratios to the first."""
+    features = list(next(iter(radii.values())))
+    width = max(len(k) for k in radii) + 10
+    lines = [f"{'90% radius (px)':<{width}}" + "".join(f"{f:>8}" for f in features)]
+    for label, per_feature in radii.items():
+        lines.append(
+            f"{label:<{width}}" + "".join(f"{per_feature[f]['radius90']:>8.1f}" for f in features)
+        )
+    first = next(iter(radii))
+    for label, per_feature in list(ratios.items())[1:]:
+        name = f"{label}/{first}"
+        lines.append(f"{name:<{width}}" + "".join(f"{per_feature[f]:>8.3f}" for f in features))
+    return "\n".join(lines) + "\n"
 
 
 def parse_panel(text):
@@ -64,8 +86,10 @@ def parse_panel(text):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--panel", type=parse_panel, action="append", required=True)
-    parser.add_argument("--output", required=True, help="PNG path; radii go to <output>.json")
-    parser.add_argument("--feature", default="res5", help="stage whose centre neuron is used")
+    parser.add_argument("--output", required=True, help="PNG path; radii go to <output>.json/.txt")
+    parser.add_argument(
+        "--features", nargs="*", default=[], help="e.g. res5 p3 (default: every stage and level)"
+    )
     parser.add_argument("--size", type=int, nargs=2, default=[512, 512], metavar=("H", "W"))
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides")
     args = parser.parse_args(argv)
@@ -73,16 +97,36 @@ def main(argv=None):
     erfs = {}
     for label, config_file, weights in args.panel:
         cfg = setup(config_file, args.opts, weights)
-        erfs[label] = backbone_erf(cfg, args.feature, tuple(args.size))
-        logger.info(f"ERF of {label} ({args.feature}): 90% radius {erf_radius(erfs[label]):.1f} px")
-    save_erf_figure(erfs, args.output)
+        erfs[label] = backbone_erfs(cfg, args.features, tuple(args.size))
+        logger.info(f"ERFs of {label}: {', '.join(erfs[label])}")
+    features = [f for f in next(iter(erfs.values())) if all(f in e for e in erfs.values())]
+    erfs = {label: {f: maps[f] for f in features} for label, maps in erfs.items()}
     radii = {
-        k: {"radius50": erf_radius(v, 0.5), "radius90": erf_radius(v, 0.9)} for k, v in erfs.items()
+        label: {f: {"radius50": erf_radius(m, 0.5), "radius90": erf_radius(m, 0.9)}
+                for f, m in maps.items()}
+        for label, maps in erfs.items()
+    }  # fmt: skip
+    first = next(iter(radii.values()))
+    ratios = {
+        label: {f: r[f]["radius90"] / max(first[f]["radius90"], 1e-9) for f in features}
+        for label, r in radii.items()
     }
-    with atomic_open(os.path.splitext(args.output)[0] + ".json", "w") as f:
-        json.dump(radii, f, indent=1)
-    logger.info(f"wrote {args.output}")
-    return radii
+    save_erf_figure(erfs, args.output)
+    stem = os.path.splitext(args.output)[0]
+    result = {
+        "image_size": list(args.size),
+        "features": features,
+        "radii": radii,  # label -> feature -> radius50/radius90, in pixels
+        "reference": next(iter(radii)),  # the first panel
+        "ratios": ratios,  # label -> feature -> radius90 / the reference's radius90
+    }
+    with atomic_open(stem + ".json", "w") as f:
+        json.dump(result, f, indent=1)
+    table = radii_table(radii, ratios)
+    with atomic_open(stem + ".txt", "w") as f:
+        f.write(table)
+    logger.info(f"ERF radii (wrote {args.output}, {stem}.json, {stem}.txt):\n{table}")
+    return result
 
 
 if __name__ == "__main__":

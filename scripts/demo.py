@@ -71,9 +71,8 @@ def main():
     for name, d in (("baseline", base_dir), ("NATS", nats_dir)):
         m = final_metrics(d)
         print(f"{name:<10}" + "".join(f"{m.get('bbox/' + k, float('nan')):>8.2f}" for k in keys))
-    with open(os.path.join(out, "erf.json")) as f:
-        radii = json.load(f)
-    print("ERF 90% radius (px): " + ", ".join(f"{k} {v['radius90']:.0f}" for k, v in radii.items()))
+    with open(os.path.join(out, "erf.txt")) as f:
+        print("\n=== effective receptive fields\n" + f.read(), end="")
     print(f"architecture: {arch_file}; pictures: {search_dir}/*.png, {erf_png}")
 
 

@@ -13,7 +13,7 @@ from detectron2.config import CfgNode as CN
 from detectron2.utils.file_io import PathManager
 
 from .architecture.file_format import ArchitectureError
-from .search_space import parse_search_space
+from .search_space import is_int, parse_search_space
 
 __all__ = [
     "add_nats_config",
@@ -27,6 +27,7 @@ __all__ = [
     "check_weights_file",
     "check_architecture_file",
     "check_arch_optimizer_config",
+    "check_erf_config",
 ]
 
 # The registered backbone builders (modeling/): search supernets and decoded networks.
@@ -119,6 +120,15 @@ def add_nats_config(cfg):
     _C.MODEL.NATS.SEARCH.SPLIT.FRACTION = 0.3
     # Seed of the split's hash; changing it draws a different (still deterministic) split.
     _C.MODEL.NATS.SEARCH.SPLIT.SEED = 0
+    # Effective receptive fields measured during training (train_net.py, search_net.py).
+    _C.MODEL.NATS.ERF = CN()
+    # Measure every PERIOD iterations on rank 0, into TensorBoard and metrics.json; 0 = off.
+    _C.MODEL.NATS.ERF.PERIOD = 0
+    # ResNet stages (res2-res5) and FPN levels (p2-p7) to measure; empty = every map the
+    # backbone has.
+    _C.MODEL.NATS.ERF.FEATURES = []
+    # (H, W) in pixels of the all-ones input the ERFs are measured on.
+    _C.MODEL.NATS.ERF.INPUT_SIZE = (512, 512)
 
 
 def is_supernet_config(cfg):
@@ -158,6 +168,7 @@ def check_search_config(cfg, *, resume=True):
         )
     parse_search_space(cfg)
     check_arch_optimizer_config(cfg)
+    check_erf_config(cfg)
     check_weights_file(cfg, resume=resume)
 
 
@@ -183,6 +194,7 @@ def check_train_config(cfg, *, resume=False):
         )
     if cfg.MODEL.BACKBONE.NAME in DECODED_BACKBONES:
         check_architecture_file(cfg)
+    check_erf_config(cfg)
     check_weights_file(cfg, resume=resume)
 
 
@@ -270,3 +282,37 @@ def check_arch_optimizer_config(cfg):
     if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas):
         raise ValueError(f"MODEL.NATS.SEARCH.ARCH.BETAS must be two numbers in [0, 1), got {betas}")
     return lr, weight_decay, betas
+
+
+def check_erf_config(cfg):
+    """Validate ``MODEL.NATS.ERF.{PERIOD, FEATURES, INPUT_SIZE}`` (the ERF hook's keys).
+
+    Whether the backbone has the named maps is checked when the hook is built, before training.
+
+    Args:
+        cfg (CfgNode): a config with the NATS keys.
+
+    Raises:
+        ValueError: naming the key and the accepted values.
+    """
+    erf = cfg.MODEL.NATS.ERF
+    if not is_int(erf.PERIOD) or erf.PERIOD < 0:
+        raise ValueError(
+            f"MODEL.NATS.ERF.PERIOD must be an integer >= 0 (0 = off), got {erf.PERIOD!r}"
+        )
+    names = [f"res{i}" for i in range(2, 6)] + [f"p{i}" for i in range(2, 8)]
+    bad = [f for f in erf.FEATURES if f not in names]
+    if not isinstance(erf.FEATURES, (list, tuple)) or bad:
+        raise ValueError(
+            f"MODEL.NATS.ERF.FEATURES must list feature maps among {names} (or be empty for all "
+            f"the backbone has), got {erf.FEATURES!r}"
+        )
+    size = erf.INPUT_SIZE
+    if (
+        not isinstance(size, (list, tuple))
+        or len(size) != 2
+        or not all(is_int(v) and v >= 8 for v in size)
+    ):
+        raise ValueError(
+            f"MODEL.NATS.ERF.INPUT_SIZE must be (H, W), two integers >= 8, got {size!r}"
+        )

@@ -20,6 +20,7 @@ from ..architecture import decode_architecture_from_cfg
 from ..checkpoint import NATSCheckpointer
 from ..compat.engine import InnerTrainerState
 from ..config import check_search_config
+from ..erf import build_erf_hook
 from ..evaluation import build_coco_evaluator
 from ..modeling import mixed_ops
 from .fused_weight_update import fused_weight_update_params
@@ -224,8 +225,9 @@ class SearchTrainer(InnerTrainerState, DefaultTrainer):
         if cfg.TEST.EVAL_PERIOD > 0:  # v0.6's EvalHook would also evaluate at the end with 0
             ret.append(hooks.EvalHook(cfg.TEST.EVAL_PERIOD, test_and_save_results))
         if comm.is_main_process():
+            ret.append(build_erf_hook(cfg, self.model))
             ret.append(hooks.PeriodicWriter(self.build_writers(), period=20))
-        return ret
+        return [h for h in ret if h is not None]
 
     def searched_blocks(self):
         """``[(block_name, alpha, candidates)]`` of the supernet's mixed ops, in module order."""
