@@ -225,3 +225,17 @@ def test_in_backward_update_only_where_gradients_are_final():
     assert not can_fuse_weight_update(clipped, world_size=1, amp=False)
     with pytest.raises(ValueError, match="every parameter must be in the optimizer"):
         attach_fused_weight_update(sgd, [torch.nn.Parameter(torch.zeros(1))])
+
+
+def test_the_number_of_loader_workers_changes_nothing(tmp_path):
+    runs = []
+    for workers in (0, 2):
+        cfg = search_cfg(tmp_path / f"workers_{workers}", max_iter=3, warmup_iters=1)
+        cfg.DATALOADER.NUM_WORKERS = workers
+        trainer = build(cfg)
+        trainer.resume_or_load(resume=False)
+        trainer.train()
+        runs.append(split_state(trainer))
+    (la, wa), (lb, wb) = runs
+    assert not changed(la, lb), "the logits depend on DATALOADER.NUM_WORKERS"
+    assert not changed(wa, wb), "the weights depend on DATALOADER.NUM_WORKERS"

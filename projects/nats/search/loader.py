@@ -9,6 +9,7 @@ from consecutive stream positions (no aspect-ratio grouping, whose buffers depen
 the paper's 1 image per GPU it changes nothing).
 """
 
+import contextlib
 import hashlib
 import random
 
@@ -38,6 +39,18 @@ def seed_rngs(seed):
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def _global_rngs_kept():
+    """Python's, NumPy's and torch's (CPU) global RNG states restored on exit."""
+    states = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.random.set_rng_state(states[2])
 
 
 class SeededBatchStream(torch.utils.data.IterableDataset):
@@ -79,14 +92,17 @@ class SeededBatchStream(torch.utils.data.IterableDataset):
 
     def sample(self, position):
         """The mapped sample at ``position``; a sample the mapper drops is replaced by a seeded
-        draw, as Detectron2's ``MapDataset`` does, but reproducibly."""
+        draw, as Detectron2's ``MapDataset`` does, but reproducibly. The global RNGs are left as
+        they were: loading in the training process (``NUM_WORKERS`` 0) must not reseed what the
+        step seeded, or the number of workers would change the run."""
         index = self.index_at(position)
-        for attempt in range(MAX_MAP_ATTEMPTS):
-            seed_rngs(derive_seed(self.seed, self.name, "sample", position, attempt))
-            out = self.mapper(self.dataset[index])
-            if out is not None:
-                return out
-            index = random.randrange(len(self.dataset))
+        with _global_rngs_kept():
+            for attempt in range(MAX_MAP_ATTEMPTS):
+                seed_rngs(derive_seed(self.seed, self.name, "sample", position, attempt))
+                out = self.mapper(self.dataset[index])
+                if out is not None:
+                    return out
+                index = random.randrange(len(self.dataset))
         raise RuntimeError(
             f"the mapper of split '{self.name}' dropped {MAX_MAP_ATTEMPTS} samples in a row"
         )
