@@ -53,3 +53,17 @@ def test_loader_with_workers_matches_single_process():
     two = ResumableLoader(_stream(), num_workers=2)
     two.set_start_iter(1)
     assert _take(two, 5) == full[1:]
+
+
+def test_loading_leaves_the_global_rngs_as_the_step_seeded_them():
+    import random
+
+    import numpy as np
+    import torch
+
+    torch.manual_seed(11), np.random.seed(11), random.seed(11)
+    expected = torch.rand(1), np.random.rand(), random.random()
+    torch.manual_seed(11), np.random.seed(11), random.seed(11)
+    it = iter(ResumableLoader(_stream()))
+    next(it), next(it)  # the first next also starts the DataLoader iterator (a seed draw)
+    assert (torch.rand(1), np.random.rand(), random.random()) == expected

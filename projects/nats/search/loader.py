@@ -143,4 +143,9 @@ class ResumableLoader:
         self.stream.start_iter = int(start_iter)
 
     def __iter__(self):
-        yield from self.loader
+        # Starting a DataLoader iterator draws its base seed from torch's global RNG; that draw
+        # happens at the first ``next``, inside a step that seeded the RNGs, and must not shift
+        # the step's random numbers (a resumed run starts its loaders at another iteration).
+        with _global_rngs_kept():
+            iterator = iter(self.loader)
+        yield from iterator
