@@ -89,6 +89,10 @@ BAD_FILES = {
         lambda d: _set_block(d, "res2.0", d["blocks"].pop("res3.0")),
         "'blocks.res2.0' is in stage 'res2', which is not among the searched stages",
     ),
+    "no searched blocks": (
+        lambda d: (d["candidates"].clear(), d["blocks"].clear()),
+        "'candidates' and 'blocks' must name at least one searched stage and block",
+    ),
     "meta not an object": (
         lambda d: d.update(meta=["iteration", 7]),
         "field 'meta' must be an object",

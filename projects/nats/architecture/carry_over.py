@@ -56,9 +56,20 @@ def carry_over_supernet(state_dict, architecture):
     Raises:
         ArchitectureError: if a searched block is missing from ``architecture.blocks`` or vice
             versa, or a block's groups or argmax choices do not match the logits.
+        FloatingPointError: if the checkpoint holds non-finite values (a diverged search).
     """
     out = {k: v for k, v in state_dict.items() if ".conv2.replicas." not in k}
     done = set()
+    diverged = [
+        k
+        for k, v in state_dict.items()
+        if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()
+    ]
+    if diverged:
+        raise FloatingPointError(
+            f"the supernet checkpoint holds non-finite values in {diverged[:3]}"
+            f"{' and more' if len(diverged) > 3 else ''}: its search diverged; nothing carried over"
+        )
     for key in state_dict:
         found = key.endswith(".alpha") and split_block_path(key[: -len(".alpha")])
         if not found:

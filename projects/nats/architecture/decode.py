@@ -5,6 +5,7 @@ I^g = #{i : ind_i = g} / N, and every genotype with I^g > 0 is kept with C_out *
 and the list of groups that chose it, in candidate order.
 """
 
+import torch
 from torch import nn
 
 from ..search_space import parse_search_space
@@ -29,8 +30,15 @@ def decode_block(alpha, candidates, out_channels):
 
     Raises:
         ValueError: if the logits' shape does not fit ``candidates`` and ``out_channels``.
+        FloatingPointError: if a logit is not finite (a diverged search decodes to nothing).
     """
     alpha = alpha.detach().float().cpu()
+    if not torch.isfinite(alpha).all():
+        bad = int((~torch.isfinite(alpha)).sum())
+        raise FloatingPointError(
+            f"{bad} of its {alpha.numel()} logits are not finite: the search diverged, and its "
+            "argmax means nothing"
+        )
     num_groups, num_candidates = alpha.shape
     if num_candidates != len(candidates) or num_groups < 1 or out_channels % num_groups:
         raise ValueError(
@@ -90,7 +98,10 @@ def decode_architecture(source, *, group_mode, group_value, candidates=None, met
             raise ValueError(
                 f"block {name} was searched over {cands}, but stage {stage} lists {known}"
             )
-        decoded[name] = decode_block(alpha, cands, out_channels)
+        try:
+            decoded[name] = decode_block(alpha, cands, out_channels)
+        except FloatingPointError as e:
+            raise FloatingPointError(f"block {name}: {e}") from None
     arch = Architecture(
         candidates=stage_candidates,
         group_mode=group_mode,

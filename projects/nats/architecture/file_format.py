@@ -181,6 +181,11 @@ class Architecture:
             name: _block(name, b, candidates, mode, value)
             for name, b in _field(d, "blocks", dict).items()
         }
+        if not candidates or not blocks:
+            raise ArchitectureError(
+                "'candidates' and 'blocks' must name at least one searched stage and block: an "
+                "architecture without them would build the stock network"
+            )
         meta = d.get("meta", {})
         if not isinstance(meta, dict):
             raise ArchitectureError(

@@ -83,6 +83,7 @@ class ArchitectureLogger(HookBase):
         self._checkpoint_period = checkpoint_period
         self._output_dir = output_dir
         self._heatmap = heatmap
+        self._finished = False  # whether the last step completed
 
     @property
     def architecture_path(self):
@@ -114,10 +115,11 @@ class ArchitectureLogger(HookBase):
             self.log_scalars()
         if self._checkpoint_period > 0 and done % self._checkpoint_period == 0 and not is_last:
             self.write_architecture(done)
+        self._finished = is_last  # after_step runs only for a step that completed
 
     def after_train(self):
-        if self.trainer.iter + 1 < self.trainer.max_iter:
-            return  # stopped early (an exception): the last checkpoint's file stays
+        if not self._finished:
+            return  # stopped early (an exception, even in the last step): the last file stays
         arch = self.write_architecture(self.trainer.max_iter)
         logger.info(f"Wrote the searched architecture to {self.architecture_path}")
         if self._heatmap:

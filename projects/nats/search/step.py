@@ -31,6 +31,23 @@ from .loader import derive_seed, seed_rngs
 
 __all__ = ["SearchStepTrainer", "AMPSearchStepTrainer"]
 
+# A search stops with a FloatingPointError (before any hook writes a checkpoint or architecture)
+# when its weight loss exceeds DIVERGENCE_FACTOR x its mean over the first REFERENCE_ITERS
+# iterations, or a logit exceeds LOGIT_BOUND in magnitude (softmax saturates far below: a sane
+# search's logits stay within a few tens); non-finite losses stop it as Detectron2 stops them.
+DIVERGENCE_FACTOR = 1e3
+REFERENCE_ITERS = 20
+LOGIT_BOUND = 1e4
+
+
+@contextlib.contextmanager
+def _naming_the_step(step, iteration):
+    """Prefix a FloatingPointError with the step and the iteration it happened in."""
+    try:
+        yield
+    except FloatingPointError as e:
+        raise FloatingPointError(f"{step} step at iteration {iteration}: {e}") from None
+
 
 class _SearchStepMixin:
     def __init__(
@@ -70,6 +87,8 @@ class _SearchStepMixin:
         self.arch_data_loader = arch_data_loader
         self.arch_optimizer = arch_optimizer
         self.arch_params = [alpha for _, alpha in arch_params]
+        self.arch_param_names = [name for name, _ in arch_params]
+        self._reference_losses = []  # the weight losses that divergence is measured against
         self.arch_start_iter = arch_start_iter
         self.seed = seed
         inner = self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
@@ -96,10 +115,39 @@ class _SearchStepMixin:
 
     def run_step(self):
         seed_rngs(derive_seed(self.seed, "weight-step", self.iter, comm.get_rank()))
-        super().run_step()
+        with _naming_the_step("weight", self.iter):
+            super().run_step()
+            self._check_weight_loss()
         self.optimizer.zero_grad(set_to_none=True)  # used: free them before the next forward
         if self.is_arch_iter(self.iter):
             self.run_arch_step()
+
+    def _check_weight_loss(self):
+        """Stop a diverging search: a weight loss over ``DIVERGENCE_FACTOR`` x its mean over the
+        first ``REFERENCE_ITERS`` iterations (rank 0, where Detectron2 gathers the losses and
+        refuses non-finite ones)."""
+        history = get_event_storage().histories().get("total_loss")
+        if history is None or not comm.is_main_process():
+            return
+        loss = history.latest()
+        if len(self._reference_losses) < REFERENCE_ITERS:
+            self._reference_losses.append(loss)
+        reference = sum(self._reference_losses) / len(self._reference_losses)
+        if loss > DIVERGENCE_FACTOR * max(reference, 1e-3):
+            raise FloatingPointError(
+                f"total_loss {loss:.4g} is over {DIVERGENCE_FACTOR:g} x its mean over the first "
+                f"iterations ({reference:.4g}): the search diverged (SOLVER.BASE_LR too high?)"
+            )
+
+    def _check_logits(self):
+        """Stop before a non-finite or runaway logit reaches a checkpoint or a decoding."""
+        for name, alpha in zip(self.arch_param_names, self.arch_params):
+            if not torch.isfinite(alpha).all() or alpha.abs().max() > LOGIT_BOUND:
+                raise FloatingPointError(
+                    f"the logits of {name} are not finite or exceed {LOGIT_BOUND:g} in magnitude "
+                    f"(max |alpha| {alpha.abs().max().item():.4g}): the architecture search "
+                    "diverged (MODEL.NATS.SEARCH.ARCH.BASE_LR too high?)"
+                )
 
     @contextlib.contextmanager
     def _logits_only(self):
@@ -129,7 +177,8 @@ class _SearchStepMixin:
                 loss_dict = self._inner_model(data)
                 losses = sum(loss_dict.values())
             grads = torch.autograd.grad(self._scale_arch_loss(losses), self.arch_params)
-            write_metrics(loss_dict, data_time, iteration=self.iter)
+            with _naming_the_step("architecture", self.iter):
+                write_metrics(loss_dict, data_time, iteration=self.iter)
         if comm.get_world_size() > 1:
             flat = torch.cat([g.reshape(-1) for g in grads])
             dist.all_reduce(flat)
@@ -140,6 +189,8 @@ class _SearchStepMixin:
         self._arch_optimizer_step()
         for p in self.arch_params:
             p.grad = None
+        with _naming_the_step("architecture", self.iter):
+            self._check_logits()
 
     def _scale_arch_loss(self, losses):
         return losses
