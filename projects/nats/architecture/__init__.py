@@ -1,5 +1,6 @@
 """What a search found: the architecture file, decoding the logits into it (paper eq. 4-6), its
-picture, and carrying the supernet's weights over to the decoded network."""
+picture, a random architecture of the same search space (the NAS sanity check), and carrying
+the supernet's weights over to the decoded network."""
 
 from .carry_over import carry_over_supernet, save_carried_over
 from .decode import decode_architecture, decode_architecture_from_cfg, decode_block
@@ -12,6 +13,7 @@ from .file_format import (
     save_architecture,
 )
 from .heatmap import save_architecture_heatmap
+from .random_architecture import random_architecture
 
 __all__ = [
     "Architecture",
@@ -23,6 +25,7 @@ __all__ = [
     "decode_architecture_from_cfg",
     "decode_block",
     "load_architecture",
+    "random_architecture",
     "save_architecture",
     "save_architecture_heatmap",
     "save_carried_over",

@@ -59,7 +59,8 @@ def decode_block(alpha, candidates, out_channels):
     )
 
 
-def _block_list(source):
+def block_list(source):
+    """``[(block_name, alpha, candidates, out_channels)]`` of a supernet, or ``source`` as is."""
     if isinstance(source, nn.Module):
         # Imported here: modeling/ builds decoded networks from this package's file format.
         from ..modeling.mixed_op import mixed_ops
@@ -85,7 +86,7 @@ def decode_architecture(source, *, group_mode, group_value, candidates=None, met
         ValueError: if ``source`` has no blocks, or a stage's blocks (or ``candidates``) list
             different candidates.
     """
-    blocks = _block_list(source)
+    blocks = block_list(source)
     if not blocks:
         raise ValueError("nothing to decode: the model has no NATS mixed ops (not a supernet?)")
     stage_candidates = {k: [tuple(d) for d in v] for k, v in (candidates or {}).items()}
