@@ -152,6 +152,11 @@ def test_resume_is_bit_identical(tmp_path):
     assert all(
         torch.equal(sa["state"][k]["exp_avg"], sb["state"][k]["exp_avg"]) for k in sa["state"]
     )
+    # The decision statistics (first-step entropy, last-quarter stability) survive the resume.
+    decisions = [
+        json.loads((tmp_path / d / "search_decision.json").read_text()) for d in ("full", "cut")
+    ]
+    assert decisions[0] == decisions[1] and decisions[0]["res3"]["entropy_first"] is not None
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="AMP training needs CUDA")

@@ -8,6 +8,7 @@ resume both loaders restart at the batches of the resumed iteration.
 """
 
 import logging
+import os
 import weakref
 
 from detectron2.data import DatasetMapper
@@ -23,6 +24,7 @@ from ..config import check_search_config
 from ..erf import build_erf_hook
 from ..evaluation import build_coco_evaluator
 from ..modeling import mixed_ops
+from .decision import SearchDecisionTracker
 from .fused_weight_update import fused_weight_update_params
 from .hooks import ArchitectureLogger, ArchLRScheduler
 from .loader import ResumableLoader, SeededBatchStream
@@ -207,6 +209,15 @@ class SearchTrainer(InnerTrainerState, DefaultTrainer):
             ArchLRScheduler(self.arch_optimizer, self.arch_scheduler),
         ]
         if comm.is_main_process():
+            # Before the checkpointer, so that a checkpoint holds the tracker's state of its step.
+            ret.append(
+                SearchDecisionTracker(
+                    blocks=self.searched_blocks(),
+                    arch_start_iter=self._trainer.arch_start_iter,
+                    max_iter=self.max_iter,
+                    output_path=os.path.join(cfg.OUTPUT_DIR, "search_decision.json"),
+                )
+            )
             ret.append(hooks.PeriodicCheckpointer(self.checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD))
             ret.append(
                 ArchitectureLogger(
