@@ -2,7 +2,8 @@
 
 Importing the package registers its backbones (``modeling/``) and built-in datasets (``data/``).
 The method: ``modeling/`` (the search op, the decoded op, their backbones), ``architecture/``
-(the architecture file and eq. 4-6 decoding), ``search/`` (the search trainer), ``erf.py``.
+(the architecture file, eq. 4-6 decoding, the random-architecture control), ``search/`` (the
+search trainer), ``erf/`` (effective receptive fields), ``pretrain/`` (the ImageNet stand-in).
 """
 
 from . import compat as _compat
