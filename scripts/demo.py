@@ -1,79 +1,39 @@
 #!/usr/bin/env python
-"""The main job on CPU, on the built-in shapes dataset: the whole NATS pipeline in minutes.
+"""The main job on CPU, on the built-in shapes dataset: NATS against the baseline and a random
+architecture, from one ImageNet stand-in, in minutes.
 
-1. search (``search_net.py``: supernet, alternating weight/architecture steps) -> architecture.json
-   and the architecture heatmap;
-2. retrain the stock baseline and the decoded NATS network (``train_net.py``), each evaluated on
-   ``nats_shapes_val`` with COCOEvaluator at the end;
-3. ERF maps of both (``visualize_erf.py``);
-4. a summary table. Everything lands in ``output/demo/`` (``--output`` to change).
+0. pretrain the ImageNet stand-in (Detectron2's stock ResNet of the demo on a shapes
+   classification task; cached, so it trains once) -> an MSRA-style ``.pkl``;
+1. search from it (``search_net.py``) -> ``architecture.json``, its heatmap, and whether the
+   search decided (``search_decision.json``: per-stage entropy and argmax stability);
+2. draw a random architecture of the same search space (``tools/make_random_architecture.py``);
+3. retrain the stock baseline, the NATS network and the random one from the stand-in with one
+   schedule, data and seed (``train_net.py``), each evaluated on ``nats_shapes_val`` by
+   COCOEvaluator;
+4. their ERF maps (``visualize_erf.py``);
+5. ``summary.json`` and ``summary.md``, printed at the end. Everything lands in ``output/demo/``.
 """
 
 import argparse
-import json
 import os
-import subprocess
 import sys
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SEARCH_CONFIG = "configs/Demo/search_shapes_R_50_FPN_G16.yaml"
-BASELINE_CONFIG = "configs/Demo/faster_rcnn_R_50_FPN_shapes.yaml"
-NATS_CONFIG = "configs/Demo/faster_rcnn_R_50_FPN_nats_shapes.yaml"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-
-def step(title, args):
-    print(f"\n=== {title}\n$ {' '.join(args)}", flush=True)
-    start = time.perf_counter()
-    subprocess.run([sys.executable, *args], cwd=ROOT, check=True)
-    print(f"=== {title}: done in {time.perf_counter() - start:.0f} s", flush=True)
-
-
-def final_metrics(output_dir):
-    """The last evaluation results that Detectron2's trainer wrote to metrics.json."""
-    rows = []
-    with open(os.path.join(output_dir, "metrics.json")) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    evals = [r for r in rows if "bbox/AP" in r]
-    return evals[-1] if evals else {}
+from pipeline import run_pipeline, summary_markdown  # noqa: E402
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output", default="output/demo")
+    parser.add_argument("--seed", type=int, default=1, help="of the search, retrainings, draw")
     args = parser.parse_args()
-    out = args.output
-    search_dir, base_dir, nats_dir = (os.path.join(out, d) for d in ("search", "baseline", "nats"))
-    arch_file = os.path.join(search_dir, "architecture.json")
-
-    step("1/4 search", ["search_net.py", "--config-file", SEARCH_CONFIG, "OUTPUT_DIR", search_dir])
-    step(
-        "2/4 retrain + evaluate the baseline",
-        ["train_net.py", "--config-file", BASELINE_CONFIG, "OUTPUT_DIR", base_dir],
+    summary = run_pipeline(args.output, seed=args.seed)
+    print("\n" + summary_markdown(summary))
+    print(
+        f"summary: {args.output}/summary.json, {args.output}/summary.md; pictures: "
+        f"{args.output}/search/architecture_heatmap.png, {args.output}/erf.png"
     )
-    step(
-        "3/4 retrain + evaluate the decoded NATS network",
-        ["train_net.py", "--config-file", NATS_CONFIG, "OUTPUT_DIR", nats_dir]
-        + ["MODEL.NATS.ARCHITECTURE", arch_file],
-    )
-    erf_png = os.path.join(out, "erf.png")
-    step(
-        "4/4 effective receptive fields",
-        ["visualize_erf.py", "--output", erf_png]
-        + ["--panel", f"baseline:{BASELINE_CONFIG}:{os.path.join(base_dir, 'model_final.pth')}"]
-        + ["--panel", f"NATS:{NATS_CONFIG}:{os.path.join(nats_dir, 'model_final.pth')}"]
-        + ["MODEL.NATS.ARCHITECTURE", arch_file],
-    )
-
-    print("\n=== summary (nats_shapes_val, bbox)")
-    keys = ("AP", "AP50", "AP75", "APs", "APm", "APl")
-    print(f"{'model':<10}" + "".join(f"{k:>8}" for k in keys))
-    for name, d in (("baseline", base_dir), ("NATS", nats_dir)):
-        m = final_metrics(d)
-        print(f"{name:<10}" + "".join(f"{m.get('bbox/' + k, float('nan')):>8.2f}" for k in keys))
-    with open(os.path.join(out, "erf.txt")) as f:
-        print("\n=== effective receptive fields\n" + f.read(), end="")
-    print(f"architecture: {arch_file}; pictures: {search_dir}/*.png, {erf_png}")
 
 
 if __name__ == "__main__":
