@@ -56,16 +56,17 @@ def _final_metrics(output_dir):
     return {k: evals[-1][f"bbox/{k}"] for k in AP_KEYS}
 
 
-def standin_weights(log_path, *, opts=(), cache_dir=None, training=None):
-    """Pretrain (or reuse) the stand-in for the demo's trunk; its path and held-out accuracy."""
+def standin_weights(*, opts=(), cache_dir=None, training=None):
+    """Pretrain (or reuse) the stand-in for the demo's trunk; its path and held-out accuracy.
+    Its metrics.json (the training curve) and standin.json are kept beside it, in the cache."""
     from detectron2.config import get_cfg
     from detectron2.utils.logger import setup_logger
 
     from projects.nats import add_nats_config
     from projects.nats.pretrain import ensure_standin_checkpoint
 
-    setup_logger(log_path, name="projects")
-    setup_logger(log_path)
+    setup_logger(name="projects")  # console only; Detectron2 caches it, so once per process
+    setup_logger()
     cfg = get_cfg()
     add_nats_config(cfg)
     cfg.merge_from_file(os.path.join(ROOT, STANDIN_BASE))
@@ -148,7 +149,6 @@ def run_pipeline(
     times = {}
     start = time.perf_counter()
     weights, accuracy = standin_weights(
-        os.path.join(out, "standin_log.txt"),
         opts=opts,
         cache_dir=standin_cache,
         training=standin_training,

@@ -19,6 +19,7 @@ import torch
 from detectron2.engine import HookBase
 
 from ..atomic import atomic_open
+from .hooks import block_statistics
 
 __all__ = ["SearchDecisionTracker"]
 
@@ -44,14 +45,14 @@ class SearchDecisionTracker(HookBase):
         self._snapshot = None  # {block: argmax per group at the last quarter's start}
         self._changed = None  # {block: bool per group: changed since the snapshot}
 
-    @torch.no_grad()
     def _entropies(self):
-        per_stage = defaultdict(list)
+        """Per stage, the mean softmax entropy over all its groups (of all its blocks)."""
+        sums, counts = defaultdict(float), defaultdict(int)
         for name, alpha, _ in self._blocks:
-            prob = alpha.detach().float().softmax(dim=1)
-            entropy = -(prob * prob.clamp_min(1e-12).log()).sum(dim=1)
-            per_stage[name.split(".")[0]].extend(entropy.tolist())
-        return {s: sum(v) / len(v) for s, v in per_stage.items()}
+            stage = name.split(".")[0]
+            sums[stage] += block_statistics(alpha)[1] * alpha.shape[0]
+            counts[stage] += alpha.shape[0]
+        return {s: sums[s] / counts[s] for s in sums}
 
     def after_step(self):
         it = self.trainer.iter

@@ -209,10 +209,11 @@ class SearchTrainer(InnerTrainerState, DefaultTrainer):
             ArchLRScheduler(self.arch_optimizer, self.arch_scheduler),
         ]
         if comm.is_main_process():
+            blocks = self.searched_blocks()
             # Before the checkpointer, so that a checkpoint holds the tracker's state of its step.
             ret.append(
                 SearchDecisionTracker(
-                    blocks=self.searched_blocks(),
+                    blocks=blocks,
                     arch_start_iter=self._trainer.arch_start_iter,
                     max_iter=self.max_iter,
                     output_path=os.path.join(cfg.OUTPUT_DIR, "search_decision.json"),
@@ -221,7 +222,7 @@ class SearchTrainer(InnerTrainerState, DefaultTrainer):
             ret.append(hooks.PeriodicCheckpointer(self.checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD))
             ret.append(
                 ArchitectureLogger(
-                    blocks=self.searched_blocks(),
+                    blocks=blocks,
                     decode_fn=self.decode_architecture,
                     period=cfg.MODEL.NATS.SEARCH.LOG_PERIOD,
                     checkpoint_period=cfg.SOLVER.CHECKPOINT_PERIOD,
