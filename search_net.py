@@ -17,6 +17,7 @@ from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.utils import comm
 
 from projects.nats import add_nats_config
+from projects.nats.atomic import remove_stale_temporaries
 from projects.nats.config import check_search_config
 from projects.nats.search import SearchTrainer
 
@@ -33,6 +34,8 @@ def setup(args):
     cfg.freeze()
     check_search_config(cfg, resume=args.resume)
     default_setup(cfg, args)
+    if comm.is_main_process():
+        remove_stale_temporaries(cfg.OUTPUT_DIR)
     return cfg
 
 

@@ -12,6 +12,7 @@
 import weakref
 
 from detectron2.config import get_cfg
+from detectron2.data import build_detection_train_loader
 from detectron2.engine import (
     DefaultTrainer,
     default_argument_parser,
@@ -23,8 +24,10 @@ from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 
 from projects.nats import NATSCheckpointer, add_nats_config, build_coco_evaluator
+from projects.nats.atomic import remove_stale_temporaries
 from projects.nats.compat.engine import InnerTrainerState
 from projects.nats.config import check_train_config
+from projects.nats.data.checks import load_checked_dataset_dicts
 from projects.nats.erf import build_erf_hook
 
 __all__ = ["Trainer", "setup", "main"]
@@ -48,6 +51,16 @@ class Trainer(InnerTrainerState, DefaultTrainer):
         return ret
 
     @classmethod
+    def build_train_loader(cls, cfg):
+        """Detectron2's training loader over dicts checked before the first step (missing image
+        files, boxes of negative size, empty or unreadable datasets stop the run at once)."""
+        proposals = cfg.DATASETS.PROPOSAL_FILES_TRAIN if cfg.MODEL.LOAD_PROPOSALS else None
+        dicts = load_checked_dataset_dicts(
+            cfg, cfg.DATASETS.TRAIN, key="DATASETS.TRAIN", proposal_files=proposals
+        )
+        return build_detection_train_loader(cfg, dataset=dicts)
+
+    @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
         return build_coco_evaluator(cfg, dataset_name, output_folder)
 
@@ -60,8 +73,10 @@ def setup(args):
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
     cfg.freeze()
-    check_train_config(cfg, resume=args.resume)
+    check_train_config(cfg, resume=args.resume, eval_only=args.eval_only)
     default_setup(cfg, args)
+    if comm.is_main_process():
+        remove_stale_temporaries(cfg.OUTPUT_DIR)
     return cfg
 
 

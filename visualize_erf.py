@@ -27,7 +27,9 @@ from detectron2.utils.logger import setup_logger
 from projects.nats import add_nats_config
 from projects.nats.atomic import atomic_open
 from projects.nats.checkpoint import NATSCheckpointer
+from projects.nats.config import check_weights_file
 from projects.nats.erf import available_features, erf_maps, erf_radius, save_erf_figure
+from projects.nats.preflight import check_backbone_builds
 
 logger = logging.getLogger("nats.erf")
 
@@ -41,6 +43,8 @@ def setup(config_file, opts, weights=None):
         cfg.MODEL.WEIGHTS = weights
     cfg.MODEL.DEVICE = "cpu" if not torch.cuda.is_available() else cfg.MODEL.DEVICE
     cfg.freeze()
+    check_backbone_builds(cfg)  # a bad architecture file or weights stop before any panel
+    check_weights_file(cfg)
     return cfg
 
 

@@ -8,6 +8,7 @@ appended after each ``OUTPUT_DIR``: 1/8-width networks, 96x128 images, two itera
 
 import json
 import os
+import pickle
 import re
 import subprocess
 import sys
@@ -15,12 +16,19 @@ import sys
 import detectron2.data.datasets
 import detectron2.engine
 import pytest
+from detectron2.data import DatasetCatalog
+from detectron2.layers import ShapeSpec
+from detectron2.modeling import build_backbone
 from PIL import Image, ImageDraw
 
 import search_net
 import train_net
 from projects.nats import add_nats_config
-from projects.nats.architecture import load_architecture
+from projects.nats.architecture import (
+    decode_architecture_from_cfg,
+    load_architecture,
+    save_architecture,
+)
 from projects.nats.config import check_search_config, check_train_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -186,18 +194,29 @@ def test_readme_recipe_configs_pass_the_checks_as_written(tmp_path, monkeypatch)
     # The recipe as written (the paper's configs, 8 GPUs) up to launch(): every override is a
     # valid key of the config it is given to, and the search and retraining checks accept them.
     weights = tmp_path / "R-50.pkl"
-    weights.write_bytes(b"")
+    with open(weights, "wb") as f:
+        pickle.dump({"model": {}}, f)  # the checks read the file
     code = _replace(readme_recipe(), '"/path/to/R-50.pkl"', f'"{weights}"')
     code = _replace(code, '"output/my_', f'"{tmp_path}/my_')
     registered, launched = [], []
-    monkeypatch.setattr(
-        detectron2.data.datasets, "register_coco_instances", lambda *a: registered.append(a)
-    )
+
+    def register(name, *args):  # registered (the checks look) but never loaded
+        registered.append((name, *args))
+        DatasetCatalog.register(name, lambda: [])
+
+    monkeypatch.setattr(detectron2.data.datasets, "register_coco_instances", register)
     monkeypatch.setattr(
         detectron2.engine, "launch", lambda main, n, **kw: launched.append((main, n, kw["args"]))
     )
-    exec(compile(code, "README.md", "exec"), {"__name__": "__main__"})
+    try:
+        exec(compile(code, "README.md", "exec"), {"__name__": "__main__"})
+        _check_recipe_configs(registered, launched, weights)
+    finally:
+        for name, *_ in registered:
+            DatasetCatalog.remove(name)
 
+
+def _check_recipe_configs(registered, launched, weights):
     assert [r[0] for r in registered] == ["my_train", "my_arch", "my_val"]
     assert [(main, n) for main, n, _ in launched] == [(search_net.main, 8), (train_net.main, 8)]
     (search_args,), (train_args,) = (args for _, _, args in launched)
@@ -214,8 +233,9 @@ def test_readme_recipe_configs_pass_the_checks_as_written(tmp_path, monkeypatch)
     train.merge_from_file(train_args.config_file)
     train.merge_from_list(train_args.opts)
     assert train.MODEL.NATS.ARCHITECTURE == os.path.join(search.OUTPUT_DIR, "architecture.json")
-    os.makedirs(search.OUTPUT_DIR)
-    open(train.MODEL.NATS.ARCHITECTURE, "w").close()
+    # An architecture of the search's space for the config's R50 (the checks build it).
+    supernet = build_backbone(search, ShapeSpec(channels=3))
+    save_architecture(decode_architecture_from_cfg(supernet, search), train.MODEL.NATS.ARCHITECTURE)
     check_train_config(train)
     assert train.DATASETS.TRAIN == ("my_train", "my_arch") and train.DATASETS.TEST == ("my_val",)
     assert search.MODEL.ROI_HEADS.NUM_CLASSES == train.MODEL.ROI_HEADS.NUM_CLASSES == 3

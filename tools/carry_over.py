@@ -16,7 +16,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from projects.nats.architecture import save_carried_over  # noqa: E402
+from projects.nats.architecture import load_architecture, save_carried_over  # noqa: E402
+from projects.nats.preflight import check_weights_readable  # noqa: E402
 
 
 def main(argv=None):
@@ -25,6 +26,13 @@ def main(argv=None):
     parser.add_argument("--architecture", required=True, help="its architecture.json")
     parser.add_argument("--output", required=True, help="decoded checkpoint to write (.pth)")
     args = parser.parse_args(argv)
+    if not os.path.isfile(args.supernet) and not os.path.isdir(args.supernet):
+        parser.error(f"--supernet {args.supernet} does not exist")
+    try:  # one line naming the file, before anything is written
+        check_weights_readable(args.supernet, key="--supernet")
+        load_architecture(args.architecture)
+    except ValueError as e:
+        parser.error(str(e))
     print(f"wrote {save_carried_over(args.supernet, args.architecture, args.output)}")
 
 

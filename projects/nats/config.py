@@ -13,6 +13,12 @@ from detectron2.config import CfgNode as CN
 from detectron2.utils.file_io import PathManager
 
 from .architecture.file_format import ArchitectureError
+from .preflight import (
+    check_backbone_builds,
+    check_datasets_registered,
+    check_search_keys,
+    check_weights_readable,
+)
 from .search_space import is_int, parse_search_space
 
 __all__ = [
@@ -149,7 +155,10 @@ def check_search_config(cfg, *, resume=True):
 
     Checks that ``MODEL.BACKBONE.NAME`` is a supernet backbone, the search space
     (:func:`~projects.nats.search_space.parse_search_space`), the architecture optimizer's keys
-    (:func:`check_arch_optimizer_config`) and ``MODEL.WEIGHTS`` (:func:`check_weights_file`).
+    (:func:`check_arch_optimizer_config`), the split, batch and warm-up keys
+    (:func:`~projects.nats.preflight.check_search_keys`), that the datasets are registered, that
+    the supernet builds (its channel groups divide the stage widths) and that ``MODEL.WEIGHTS``
+    exists and reads (:func:`check_weights_file`).
 
     Args:
         cfg (CfgNode): a search config, with :func:`add_nats_config`'s keys.
@@ -157,8 +166,9 @@ def check_search_config(cfg, *, resume=True):
             then replaces MODEL.WEIGHTS, which is not checked.
 
     Raises:
-        ValueError: if MODEL.BACKBONE.NAME is not one of ``SUPERNET_BACKBONES``, or a
-            ``MODEL.NATS`` key has a value that is not accepted.
+        ValueError: if MODEL.BACKBONE.NAME is not one of ``SUPERNET_BACKBONES``, a key has a
+            value that is not accepted, or MODEL.WEIGHTS cannot be read.
+        KeyError: if a dataset is not registered.
         FileNotFoundError: if MODEL.WEIGHTS names a local file that does not exist.
     """
     if not is_supernet_config(cfg):
@@ -168,22 +178,29 @@ def check_search_config(cfg, *, resume=True):
         )
     parse_search_space(cfg)
     check_arch_optimizer_config(cfg)
+    check_search_keys(cfg)
     check_erf_config(cfg)
+    check_backbone_builds(cfg)
     check_weights_file(cfg, resume=resume)
+    check_datasets_registered(cfg, ["DATASETS.TRAIN", "MODEL.NATS.SEARCH.ARCH.DATASETS"])
 
 
-def check_train_config(cfg, *, resume=False):
-    """The checks of a retraining or evaluation (``train_net.py``): no supernet, the architecture
-    file of a decoded network, and a local ``MODEL.WEIGHTS`` must exist.
+def check_train_config(cfg, *, resume=False, eval_only=False):
+    """The checks of a retraining or evaluation (``train_net.py``) that need no data: no
+    supernet, the architecture file of a decoded network exists, parses and fits the ResNet the
+    config builds, the datasets are registered and a local ``MODEL.WEIGHTS`` exists and reads.
 
     Args:
         cfg (CfgNode): a retraining or evaluation config, with :func:`add_nats_config`'s keys.
         resume (bool): whether the run resumes: a ``last_checkpoint`` in OUTPUT_DIR, if any,
             then replaces MODEL.WEIGHTS, which is not checked.
+        eval_only (bool): an evaluation (``--eval-only``): DATASETS.TRAIN is not checked.
 
     Raises:
-        ValueError: if MODEL.BACKBONE.NAME is a search supernet.
-        ArchitectureError: if a decoded backbone's MODEL.NATS.ARCHITECTURE is empty.
+        ValueError: if MODEL.BACKBONE.NAME is a search supernet or MODEL.WEIGHTS cannot be read.
+        KeyError: if a dataset is not registered.
+        ArchitectureError: if a decoded backbone's MODEL.NATS.ARCHITECTURE is empty, malformed
+            or does not fit the config's ResNet.
         FileNotFoundError: if a decoded backbone's MODEL.NATS.ARCHITECTURE, or a local
             MODEL.WEIGHTS, does not exist.
     """
@@ -195,11 +212,16 @@ def check_train_config(cfg, *, resume=False):
     if cfg.MODEL.BACKBONE.NAME in DECODED_BACKBONES:
         check_architecture_file(cfg)
     check_erf_config(cfg)
+    check_backbone_builds(cfg)
     check_weights_file(cfg, resume=resume)
+    check_datasets_registered(
+        cfg, ["DATASETS.TEST"] if eval_only else ["DATASETS.TRAIN", "DATASETS.TEST"]
+    )
 
 
 def check_weights_file(cfg, *, resume=False):
-    """Stop before any work when ``MODEL.WEIGHTS`` names a local file that does not exist.
+    """Stop before any work when ``MODEL.WEIGHTS`` names a local file that does not exist or
+    cannot be read (:func:`~projects.nats.preflight.check_weights_readable`).
 
     URLs such as ``detectron2://...`` are fetched later by the checkpointer, and an empty
     MODEL.WEIGHTS means random initialisation: neither is checked. With ``resume`` and a
@@ -213,17 +235,19 @@ def check_weights_file(cfg, *, resume=False):
         str: ``MODEL.WEIGHTS``.
 
     Raises:
-        FileNotFoundError: if MODEL.WEIGHTS is a local path (no ``://``) that is not a file.
+        FileNotFoundError: if MODEL.WEIGHTS is a local path (no ``://``) that does not exist.
+        ValueError: if it is a folder, empty or cannot be read as a checkpoint.
     """
     path = cfg.MODEL.WEIGHTS
     if resume and os.path.exists(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint")):
         return path
-    if path and "://" not in path and not os.path.isfile(path):
+    if path and "://" not in path and not os.path.exists(path):
         raise FileNotFoundError(
             f"MODEL.WEIGHTS = {path} does not exist: give an ImageNet checkpoint (Detectron2 "
             "'.pkl', or a torchvision ResNet/ResNeXt '.pth'), a checkpoint of this project, or "
             "'' to start from random initialisation"
         )
+    check_weights_readable(path)
     return path
 
 

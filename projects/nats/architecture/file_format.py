@@ -344,9 +344,17 @@ def load_architecture(path):
     """
     if not PathManager.exists(path):
         raise ArchitectureError(f"architecture file {path} does not exist")
-    with PathManager.open(path, "r") as f:
-        try:
+    if PathManager.isdir(path):
+        raise ArchitectureError(f"{path} is a folder, not an architecture file")
+    try:
+        with PathManager.open(path, "r") as f:
             data = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ArchitectureError(f"{path} is not valid JSON: {e}") from None
+    except json.JSONDecodeError as e:
+        raise ArchitectureError(f"{path} is not valid JSON: {e}") from None
+    except UnicodeDecodeError:
+        raise ArchitectureError(f"{path} is not a text (JSON) file") from None
+    except RecursionError:
+        raise ArchitectureError(f"{path} nests JSON too deeply to be an architecture") from None
+    except OSError as e:
+        raise ArchitectureError(f"{path} cannot be read: {e.strerror or e}") from None
     return Architecture.from_dict(data, source=path)

@@ -8,7 +8,7 @@ each image id, so the split is the same on every run, machine and rank.
 import hashlib
 import logging
 
-from detectron2.data import get_detection_dataset_dicts
+from ..data.checks import load_checked_dataset_dicts
 
 __all__ = ["split_by_image_id", "load_search_splits"]
 
@@ -64,17 +64,6 @@ def split_by_image_id(dataset_dicts, fraction, seed):
     return weight, arch
 
 
-def _load(cfg, names):
-    return get_detection_dataset_dicts(
-        names,
-        filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS,
-        min_keypoints=(
-            cfg.MODEL.ROI_KEYPOINT_HEAD.MIN_KEYPOINTS_PER_IMAGE if cfg.MODEL.KEYPOINT_ON else 0
-        ),
-        proposal_files=None,
-    )
-
-
 def load_search_splits(cfg):
     """Dataset dicts (after Detectron2's filtering) of the weight and architecture splits.
 
@@ -93,6 +82,8 @@ def load_search_splits(cfg):
     Raises:
         ValueError: if ``MODEL.LOAD_PROPOSALS`` is on, ``DATASETS.TRAIN`` is empty, the two
             dataset lists share a dataset, or :func:`split_by_image_id` refuses.
+        DatasetError: if a dataset cannot be read or fails
+            :func:`~projects.nats.data.checks.check_dataset_dicts`.
     """
     train_names, arch_names = cfg.DATASETS.TRAIN, cfg.MODEL.NATS.SEARCH.ARCH.DATASETS
     fraction, split_seed = cfg.MODEL.NATS.SEARCH.SPLIT.FRACTION, cfg.MODEL.NATS.SEARCH.SPLIT.SEED
@@ -108,8 +99,11 @@ def load_search_splits(cfg):
                 "the two splits must be disjoint (or leave ARCH.DATASETS empty to split "
                 "DATASETS.TRAIN by MODEL.NATS.SEARCH.SPLIT)"
             )
-        weight, arch = _load(cfg, train_names), _load(cfg, arch_names)
+        weight = load_checked_dataset_dicts(cfg, train_names, key="DATASETS.TRAIN")
+        arch_key = "MODEL.NATS.SEARCH.ARCH.DATASETS"
+        arch = load_checked_dataset_dicts(cfg, arch_names, key=arch_key)
     else:
-        weight, arch = split_by_image_id(_load(cfg, train_names), fraction, split_seed)
+        train = load_checked_dataset_dicts(cfg, train_names, key="DATASETS.TRAIN")
+        weight, arch = split_by_image_id(train, fraction, split_seed)
     logger.info(f"Search splits: {len(weight)} weight images, {len(arch)} architecture images")
     return weight, arch
