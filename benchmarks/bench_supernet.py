@@ -9,7 +9,10 @@ own subprocess (so its peak RSS is its own); variants alternate for --rounds rou
 fastest round counts. The arithmetic floor is the ratio of fvcore FLOP counts (inference forward
 of the whole detector).
 
-    python benchmarks/bench_supernet.py                   # CPU, 2 threads, ~3-4 minutes
+The exact search ("supernet", the paper's mixing) sits beside the cheaper modes: "sampled"
+(``MODEL.NATS.SEARCH.MODE sample``), "shared" (``SHARED_WEIGHTS True``) and both.
+
+    python benchmarks/bench_supernet.py                   # CPU, 2 threads, ~6-8 minutes
     python benchmarks/bench_supernet.py --device cuda --steps 20
 """
 
@@ -38,7 +41,12 @@ VARIANTS = {
     "supernet+logit grads": "build_nats_supernet_resnet_fpn_backbone",
     # the textbook mixed op (every candidate's output kept, scaled, summed) in a stock step
     "straightforward": "build_nats_supernet_resnet_fpn_backbone",
+    # the cheaper search modes (MODEL.NATS.SEARCH.MODE / SHARED_WEIGHTS), in the search's step
+    "sampled": "build_nats_supernet_resnet_fpn_backbone",
+    "shared": "build_nats_supernet_resnet_fpn_backbone",
+    "sampled+shared": "build_nats_supernet_resnet_fpn_backbone",
 }
+SEARCH_STEP_VARIANTS = ("supernet", "sampled", "shared", "sampled+shared")
 
 
 def _straightforward_forward(self, x):
@@ -85,6 +93,8 @@ def _build(args, variant):
     cfg.MODEL.DEVICE, cfg.MODEL.WEIGHTS = args.device, ""
     cfg.MODEL.RESNETS.NORM = "BN"  # random init: FrozenBN (identity) lets activations blow up
     cfg.MODEL.BACKBONE.NAME = VARIANTS[variant]
+    cfg.MODEL.NATS.SEARCH.MODE = "sample" if "sampled" in variant else "mix"
+    cfg.MODEL.NATS.SEARCH.SHARED_WEIGHTS = "shared" in variant
     if variant == "straightforward":
         from projects.nats.modeling.mixed_op import MixedDilationConv
 
@@ -130,9 +140,10 @@ def _step_trainer(variant, cfg, model, optimizer, batch):
 
     from projects.nats.search.fused_weight_update import fused_weight_update_params
     from projects.nats.search.optim import arch_parameters
+    from projects.nats.search.sampling import SamplingSchedule
     from projects.nats.search.step import SearchStepTrainer
 
-    if variant != "supernet":  # Detectron2's step as it is
+    if variant not in SEARCH_STEP_VARIANTS:  # Detectron2's step as it is
         return SimpleTrainer(model, _RepeatLoader(batch), optimizer)
     return SearchStepTrainer(
         model=model,
@@ -144,6 +155,7 @@ def _step_trainer(variant, cfg, model, optimizer, batch):
         arch_start_iter=10**9,  # weight steps only
         seed=0,
         fused_weight_update_params=fused_weight_update_params(cfg, model, optimizer),
+        sampling=SamplingSchedule.from_config(cfg, 100),  # "sample": the draws change every step
     )
 
 
@@ -218,7 +230,10 @@ def main():
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument(
-        "--variants", nargs="+", default=["stock", "supernet"], choices=list(VARIANTS)
+        "--variants",
+        nargs="+",
+        default=["stock", "supernet", "sampled", "shared", "sampled+shared"],
+        choices=list(VARIANTS),
     )
     parser.add_argument("--worker", choices=list(VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -272,7 +287,10 @@ def main():
         res = results[variant]
         t, m, st = min(res["times"]), max(res["peak_mib"]), max(res["state_mib"])
         proc = max(res["process_mib"])
-        vs_floor = (t / base["times"]) / (floor if variant != "stock" else 1.0)
+        # a sampled step convolves each channel once, as the stock step does: floor 1
+        vs_floor = (t / base["times"]) / (
+            1.0 if variant == "stock" or "sampled" in variant else floor
+        )
         step, base_step = m - st, base["peak_mib"] - base["state_mib"]
         print(
             f"{variant:<22}{t:>8.2f}{t / base['times']:>8.3f}{vs_floor:>8.3f}{m:>10.0f}"

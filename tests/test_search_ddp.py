@@ -2,6 +2,7 @@
 
 import os
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -14,7 +15,7 @@ import projects.nats.search.hooks as search_hooks
 WORLD_SIZE = 2
 
 
-def _rank_main(rank, init_file, output_dir):
+def _rank_main(rank, init_file, output_dir, mode="mix"):
     """One rank of a 4-iteration search (2 warm-up); saves its parameters after every step."""
     torch.set_num_threads(1)
     dist.init_process_group(
@@ -28,6 +29,7 @@ def _rank_main(rank, init_file, output_dir):
         cfg = search_cfg(output_dir, max_iter=4, warmup_iters=2)
         cfg.SOLVER.IMS_PER_BATCH = 2  # 1 image per rank, as in the paper
         cfg.MODEL.NATS.SEARCH.ARCH.IMS_PER_BATCH = 2
+        cfg.MODEL.NATS.SEARCH.MODE = mode
         trainer = build(cfg)
         trainer.resume_or_load(resume=False)
         snapshots = [split_state(trainer)]
@@ -42,8 +44,11 @@ def _rank_main(rank, init_file, output_dir):
         dist.destroy_process_group()
 
 
-def test_two_process_search_keeps_ranks_identical(tmp_path):
-    mp.spawn(_rank_main, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=WORLD_SIZE, join=True)
+@pytest.mark.parametrize("mode", ["mix", "sampled"])
+def test_two_process_search_keeps_ranks_identical(tmp_path, mode):
+    # "sampled": each rank draws its own candidates; the logits still stay identical.
+    args = (str(tmp_path / "init"), str(tmp_path), {"sampled": "sample"}.get(mode, mode))
+    mp.spawn(_rank_main, args=args, nprocs=WORLD_SIZE, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pth", weights_only=False) for r in range(WORLD_SIZE)]
     # Each rank reads its own images of the weight split...
     assert ranks[0]["image_ids"] != ranks[1]["image_ids"]

@@ -19,7 +19,7 @@ from .preflight import (
     check_search_keys,
     check_weights_readable,
 )
-from .search_space import is_int, parse_search_space
+from .search_space import check_search_mode_config, is_int, parse_search_space
 
 __all__ = [
     "add_nats_config",
@@ -106,6 +106,15 @@ def add_nats_config(cfg):
     # once (less peak memory, same results); used only where gradients are final as they
     # accumulate: one process, no AMP, no gradient clipping.
     _C.MODEL.NATS.SEARCH.FUSED_WEIGHT_UPDATE = True
+    # How the mixed ops run: "mix" (the paper: every candidate, mixed by softmax(alpha)) or
+    # "sample" (GDAS-style: each channel group runs only the candidate it draws from
+    # softmax(alpha / tau), straight-through gradients to alpha; costs what the decoded net costs).
+    _C.MODEL.NATS.SEARCH.MODE = "mix"
+    # "sample" mode temperature (start, end), linear over the search iterations (GDAS: 10, 0.1).
+    _C.MODEL.NATS.SEARCH.TAU = (10.0, 0.1)
+    # One 3x3 weight per searched conv, used at every dilation (RF-Next style): the supernet has
+    # exactly the stock parameters; False: one weight per candidate (the paper).
+    _C.MODEL.NATS.SEARCH.SHARED_WEIGHTS = False
     # The architecture split and the architecture optimizer (Adam over the logits only).
     _C.MODEL.NATS.SEARCH.ARCH = CN()
     # Datasets of the architecture split (paper: coco_2014_valminusminival). Empty = split
@@ -177,6 +186,7 @@ def check_search_config(cfg, *, resume=True):
             f"backbone, one of {list(SUPERNET_BACKBONES)}"
         )
     parse_search_space(cfg)
+    check_search_mode_config(cfg)
     check_arch_optimizer_config(cfg)
     check_search_keys(cfg)
     check_erf_config(cfg)

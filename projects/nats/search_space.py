@@ -10,6 +10,7 @@ __all__ = [
     "GROUP_MODES",
     "SearchSpace",
     "parse_search_space",
+    "check_search_mode_config",
     "parse_candidates",
     "parse_dilation",
     "num_channel_groups",
@@ -234,3 +235,40 @@ def num_channel_groups(out_channels, *, mode, value, conv_groups=1, where="a sea
             f"with VALUE 32, as the paper uses for X101-32x4d)"
         )
     return num
+
+
+SEARCH_MODES = ("mix", "sample")
+
+
+def check_search_mode_config(cfg):
+    """Validate ``MODEL.NATS.SEARCH.{MODE, SHARED_WEIGHTS, TAU}``: how the mixed ops run.
+
+    Args:
+        cfg (CfgNode): a config with the NATS keys.
+
+    Returns:
+        tuple[str, bool]: ``(mode, shared_weights)``.
+
+    Raises:
+        ValueError: naming the key and the accepted values: MODE not "mix" or "sample",
+            SHARED_WEIGHTS not a bool, or (in "sample" mode) TAU not two numbers
+            start >= end > 0.
+    """
+    search = cfg.MODEL.NATS.SEARCH
+    mode, shared, tau = search.MODE, search.SHARED_WEIGHTS, tuple(search.TAU)
+    if mode not in SEARCH_MODES:
+        raise ValueError(
+            f"MODEL.NATS.SEARCH.MODE must be one of {list(SEARCH_MODES)}, got {mode!r}"
+        )
+    if not isinstance(shared, bool):
+        raise ValueError(f"MODEL.NATS.SEARCH.SHARED_WEIGHTS must be True or False, got {shared!r}")
+    if mode == "sample" and (
+        len(tau) != 2
+        or not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in tau)
+        or not tau[0] >= tau[1] > 0
+    ):
+        raise ValueError(
+            "MODEL.NATS.SEARCH.TAU must be two numbers (start, end) with start >= end > 0 for "
+            f'MODEL.NATS.SEARCH.MODE "sample", got {search.TAU!r}'
+        )
+    return mode, shared

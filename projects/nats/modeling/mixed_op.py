@@ -62,6 +62,10 @@ class MixedDilationConv(nn.Module):
     # where the mixing weights are applied: "weights" (folded into each replica's weight),
     # "activations" (each replica's output) or "auto" (whichever tensor is smaller)
     scale_mode = "auto"
+    # set before each training forward in "sample" mode (search/sampling.py): the seed of the
+    # draw (derived from the run's seed, the step, the iteration and the rank) and the temperature
+    sample_seed = None
+    tau = 1.0
 
     def __init__(
         self,
@@ -74,6 +78,8 @@ class MixedDilationConv(nn.Module):
         groups=1,
         kernel_size=3,
         norm=None,
+        mode="mix",
+        shared_weights=False,
     ):
         """
         Args:
@@ -82,8 +88,15 @@ class MixedDilationConv(nn.Module):
             num_groups: channel groups N with their own logits (``out_channels % N == 0``).
             stride, groups, kernel_size: of the stock conv this op replaces.
             norm: the module applied after the mix (the stock ``conv2.norm``), or None.
+            mode (str): "mix" (the paper: every candidate, mixed by softmax(alpha)) or "sample"
+                (in training, each group runs the one candidate it draws from softmax(alpha /
+                tau), with straight-through gradients to alpha; see :meth:`forward`).
+            shared_weights (bool): one weight for every dilation (no ``replicas``): exactly the
+                stock conv's parameters.
         """
         super().__init__()
+        if mode not in ("mix", "sample"):
+            raise ValueError(f"mode must be 'mix' or 'sample', got {mode!r}")
         candidates = [(int(d[0]), int(d[1])) for d in candidates]
         if not candidates or len(set(candidates)) != len(candidates):
             raise ValueError(f"candidates must be distinct (dh, dw) pairs, got {candidates}")
@@ -97,12 +110,13 @@ class MixedDilationConv(nn.Module):
         self.groups = groups
         self.anchor = candidates.index((1, 1)) if (1, 1) in candidates else 0
         shape = (out_channels, in_channels // groups, kernel_size, kernel_size)
+        self.mode, self.shared_weights = mode, bool(shared_weights)
         self.weight = nn.Parameter(torch.empty(shape))
         self.replicas = nn.ParameterDict(
             {
                 replica_key(d): nn.Parameter(torch.empty(shape))
                 for i, d in enumerate(candidates)
-                if i != self.anchor
+                if i != self.anchor and not self.shared_weights
             }
         )
         self.alpha = nn.Parameter(torch.zeros(num_groups, len(candidates)))
@@ -111,7 +125,7 @@ class MixedDilationConv(nn.Module):
             nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu")
 
     @classmethod
-    def from_conv(cls, conv, *, candidates, num_groups):
+    def from_conv(cls, conv, *, candidates, num_groups, mode="mix", shared_weights=False):
         """Build from a stock 3x3 ``Conv2d``: same shapes/stride/groups, takes over its norm, and
         every replica starts as a copy of its weight.
 
@@ -122,6 +136,7 @@ class MixedDilationConv(nn.Module):
             conv (nn.Conv2d): a square, bias-free conv, e.g. a Detectron2 bottleneck's ``conv2``.
             candidates: (dh, dw) dilations, in the order of the logits' columns.
             num_groups (int): channel groups N with their own logits (``out_channels % N == 0``).
+            mode (str), shared_weights (bool): as in ``__init__``.
 
         Returns:
             MixedDilationConv
@@ -141,6 +156,8 @@ class MixedDilationConv(nn.Module):
             groups=conv.groups,
             kernel_size=conv.kernel_size[0],
             norm=getattr(conv, "norm", None),
+            mode=mode,
+            shared_weights=shared_weights,
         )
         with torch.no_grad():
             for w in op.candidate_weights():
@@ -148,11 +165,66 @@ class MixedDilationConv(nn.Module):
         return op
 
     def candidate_weights(self):
-        """The replicas' weights in ``candidates`` order (the anchor is ``self.weight``)."""
+        """The replicas' weights in ``candidates`` order (the anchor, and with shared weights
+        every candidate, is ``self.weight``)."""
         return [
-            self.weight if i == self.anchor else self.replicas[replica_key(d)]
+            (
+                self.weight
+                if i == self.anchor or self.shared_weights
+                else self.replicas[replica_key(d)]
+            )
             for i, d in enumerate(self.candidates)
         ]
+
+    def draw(self):
+        """One candidate per channel group from softmax(alpha / tau), by Gumbel-max on a CPU
+        generator seeded with ``sample_seed``: the same seed gives the same draw on any device.
+
+        Returns:
+            Tensor: [num_groups] candidate indices (int64, on alpha's device).
+
+        Raises:
+            RuntimeError: if ``sample_seed`` was not set for this forward.
+        """
+        if self.sample_seed is None:
+            raise RuntimeError("sampled MixedDilationConv: sample_seed is not set (set_sampling)")
+        gen = torch.Generator().manual_seed(self.sample_seed)
+        uniform = torch.rand(self.alpha.shape, generator=gen, dtype=torch.float64)
+        gumbel = -torch.log(-torch.log(uniform.clamp_min(1e-20)))
+        scores = self.alpha.detach().double().cpu() / self.tau + gumbel
+        return scores.argmax(dim=1).to(self.alpha.device)
+
+    def _forward_sampled(self, x):
+        """Each channel group's drawn candidate only, computed for that group's channels; the
+        straight-through estimator (hard one-hot forward, softmax backward) scales them by
+        ``1 + p - p.detach()`` (exactly 1), so every logit of a group gets a gradient."""
+        drawn = self.draw()
+        soft = F.softmax(self.alpha / self.tau, dim=1)
+        per_group = self.out_channels // self.num_groups
+        in_per_conv_group = self.in_channels // self.groups
+        out_per_conv_group = self.out_channels // self.groups
+        weights, pieces, order = self.candidate_weights(), [], []
+        for i in torch.unique(drawn).tolist():
+            chosen = torch.nonzero(drawn == i).flatten()
+            channels = chosen[:, None] * per_group + torch.arange(per_group, device=chosen.device)
+            channels = channels.flatten()
+            scale = 1.0 + soft[chosen, i] - soft[chosen, i].detach()
+            w = weights[i].index_select(0, channels)
+            w = w * scale.repeat_interleave(per_group).to(w.dtype)[:, None, None, None]
+            inp, groups = x, self.groups
+            if self.groups > 1:  # the conv groups the chosen channels lie in (groups align)
+                conv_groups = torch.unique(channels // out_per_conv_group)
+                inputs = conv_groups[:, None] * in_per_conv_group + torch.arange(
+                    in_per_conv_group, device=channels.device
+                )
+                inp, groups = x.index_select(1, inputs.flatten()), len(conv_groups)
+            d = self.candidates[i]
+            pieces.append(F.conv2d(inp, w, None, self.stride, d, d, groups))
+            order.append(channels)
+        out = torch.cat(pieces, dim=1)
+        if len(pieces) > 1:
+            out = out.index_select(1, torch.argsort(torch.cat(order)))
+        return out
 
     def mixing_weights(self):
         """softmax(alpha) per group, expanded to [out_channels, num_candidates]."""
@@ -170,12 +242,19 @@ class MixedDilationConv(nn.Module):
     def forward(self, x):
         """Per channel group, the softmax(alpha)-weighted sum of the dilated convs; then the norm.
 
+        In "sample" mode and in training, each group instead runs the candidate it draws
+        (:meth:`draw`), computed for its own channels only: the cost of a decoded network.
+        Evaluation mixes as "mix" does.
+
         Args:
             x (Tensor): [N, in_channels, H, W].
 
         Returns:
             Tensor: [N, out_channels, H', W'], the stock conv's output size (padding = dilation).
         """
+        if self.mode == "sample" and self.training:
+            out = self._forward_sampled(x)
+            return self.norm(out) if self.norm is not None else out
         mix = self.mixing_weights().to(dtype=x.dtype)
         weights = self.candidate_weights()
         fold = self._fold_into_weights(x)
@@ -207,5 +286,6 @@ class MixedDilationConv(nn.Module):
     def extra_repr(self):
         return (
             f"{self.in_channels}, {self.out_channels}, candidates={self.candidates}, "
-            f"num_groups={self.num_groups}, stride={self.stride}, groups={self.groups}"
+            f"num_groups={self.num_groups}, stride={self.stride}, groups={self.groups}, "
+            f"mode={self.mode}, shared_weights={self.shared_weights}"
         )

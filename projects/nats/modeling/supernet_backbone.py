@@ -13,7 +13,7 @@ from detectron2.modeling.backbone.fpn import (
 )
 from detectron2.modeling.backbone.resnet import BottleneckBlock, build_resnet_backbone
 
-from ..search_space import parse_search_space
+from ..search_space import check_search_mode_config, parse_search_space
 from .mixed_op import MixedDilationConv
 
 __all__ = [
@@ -29,7 +29,17 @@ class NATSSupernetBottleneck(BottleneckBlock):
     """A ``BottleneckBlock`` whose ``conv2`` is a :class:`MixedDilationConv`; freezing it
     freezes the weights but never the architecture logits."""
 
-    def __init__(self, in_channels, out_channels, *, candidates, search_groups, **kwargs):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        *,
+        candidates,
+        search_groups,
+        search_mode="mix",
+        shared_weights=False,
+        **kwargs,
+    ):
         """
         Args:
             in_channels (int): input channels of the block.
@@ -37,13 +47,19 @@ class NATSSupernetBottleneck(BottleneckBlock):
             candidates: (dh, dw) dilations of the mixed op, in the order of its logits' columns.
             search_groups (int): channel groups N of the mixed op (a divisor of the bottleneck
                 channels).
+            search_mode (str): the mixed op's ``mode``: "mix" or "sample".
+            shared_weights (bool): one 3x3 weight for every dilation (no replicas).
             kwargs: ``BottleneckBlock``'s other arguments (``bottleneck_channels``, ``stride``,
                 ``num_groups``, ``norm``, ``stride_in_1x1``); the mixed op takes the stock
                 ``conv2``'s shape, stride, groups and norm.
         """
         super().__init__(in_channels, out_channels, **kwargs)
         self.conv2 = MixedDilationConv.from_conv(
-            self.conv2, candidates=candidates, num_groups=search_groups
+            self.conv2,
+            candidates=candidates,
+            num_groups=search_groups,
+            mode=search_mode,
+            shared_weights=shared_weights,
         )
 
     def freeze(self):
@@ -53,7 +69,7 @@ class NATSSupernetBottleneck(BottleneckBlock):
         return self
 
 
-def _supernet_block(block, *, name, candidates, space, norm, frozen):
+def _supernet_block(block, *, name, candidates, space, norm, frozen, mode, shared):
     conv = block.conv2
     if type(block) is not BottleneckBlock:
         raise ValueError(
@@ -71,6 +87,8 @@ def _supernet_block(block, *, name, candidates, space, norm, frozen):
         block.out_channels,
         candidates=candidates,
         search_groups=space.num_groups(conv.out_channels, conv_groups=conv.groups, where=name),
+        search_mode=mode,
+        shared_weights=shared,
         bottleneck_channels=conv.out_channels,
         stride=block.stride,
         num_groups=conv.groups,
@@ -94,7 +112,8 @@ def make_supernet_resnet(resnet, cfg):
     Args:
         resnet (ResNet): a stock ResNet/ResNeXt built from ``cfg`` (e.g. an FPN's ``bottom_up``).
         cfg (CfgNode): reads ``MODEL.NATS.STAGES``, ``CANDIDATES`` and ``GROUPS``,
-            ``MODEL.RESNETS.NORM`` and ``MODEL.BACKBONE.FREEZE_AT``.
+            ``MODEL.NATS.SEARCH.{MODE, SHARED_WEIGHTS}``, ``MODEL.RESNETS.NORM`` and
+            ``MODEL.BACKBONE.FREEZE_AT``.
 
     Returns:
         ResNet: ``resnet``.
@@ -107,6 +126,7 @@ def make_supernet_resnet(resnet, cfg):
     space = parse_search_space(cfg)
     norm = cfg.MODEL.RESNETS.NORM
     freeze_at = cfg.MODEL.BACKBONE.FREEZE_AT
+    mode, shared = check_search_mode_config(cfg)
     for stage in space.stages:
         if stage not in resnet.stage_names:
             raise ValueError(
@@ -123,6 +143,8 @@ def make_supernet_resnet(resnet, cfg):
                 space=space,
                 norm=norm,
                 frozen=frozen,
+                mode=mode,
+                shared=shared,
             )
     return resnet
 

@@ -48,8 +48,8 @@ def fused_weight_update_params(cfg, model, optimizer):
             f"{type(optimizer).__name__}); in-backward updates need 1, False, plain SGD"
         )
         return []
-    ops = mixed_ops(model)
-    return [w for _, op in ops for w in op.candidate_weights() if w.requires_grad]
+    weights = {id(w): w for _, op in mixed_ops(model) for w in op.candidate_weights()}
+    return [w for w in weights.values() if w.requires_grad]  # once each: shared weights repeat
 
 
 def can_fuse_weight_update(optimizer, *, world_size, amp):

@@ -62,6 +62,7 @@ class _SearchStepMixin:
         arch_start_iter,
         seed,
         fused_weight_update_params=(),
+        sampling=None,
         **trainer_kwargs,
     ):
         """
@@ -80,6 +81,8 @@ class _SearchStepMixin:
                 trainer's state, and restored from it on resume.
             fused_weight_update_params: weights that SGD updates inside the backward
                 (:mod:`.fused_weight_update`); empty: ``optimizer.step()`` updates every weight.
+            sampling (SamplingSchedule or None): the "sample" mode's temperature schedule, whose
+                draws are set before each step's forward; None in "mix" mode.
             trainer_kwargs: further keywords of the Detectron2 trainer (``AMPTrainer``'s
                 ``grad_scaler``).
         """
@@ -91,6 +94,7 @@ class _SearchStepMixin:
         self._reference_losses = []  # the weight losses that divergence is measured against
         self.arch_start_iter = arch_start_iter
         self.seed = seed
+        self.sampling = sampling
         inner = self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
         self._inner_model = inner
         ids = {id(p) for p in self.arch_params}
@@ -115,12 +119,21 @@ class _SearchStepMixin:
 
     def run_step(self):
         seed_rngs(derive_seed(self.seed, "weight-step", self.iter, comm.get_rank()))
+        self._set_draws("weight")
         with _naming_the_step("weight", self.iter):
             super().run_step()
             self._check_weight_loss()
         self.optimizer.zero_grad(set_to_none=True)  # used: free them before the next forward
         if self.is_arch_iter(self.iter):
             self.run_arch_step()
+
+    def _set_draws(self, step):
+        if self.sampling is not None:
+            self.sampling.apply(
+                self._inner_model, run_seed=self.seed, step=step, iteration=self.iter
+            )
+            if step == "weight":
+                get_event_storage().put_scalar("search/tau", self.sampling.tau(self.iter))
 
     def _check_weight_loss(self):
         """Stop a diverging search: a weight loss over ``DIVERGENCE_FACTOR`` x its mean over the
@@ -172,6 +185,7 @@ class _SearchStepMixin:
         data = next(self._arch_data_loader_iter)
         data_time = time.perf_counter() - start
         seed_rngs(derive_seed(self.seed, "arch-step", self.iter, comm.get_rank()))
+        self._set_draws("arch")
         with get_event_storage().name_scope("arch"), self._logits_only():
             with self._autocast():
                 loss_dict = self._inner_model(data)
@@ -217,7 +231,8 @@ class SearchStepTrainer(_SearchStepMixin, SimpleTrainer):
     ``arch_optimizer`` step of the logits on a batch of ``arch_data_loader``. Takes keyword
     arguments only: ``model``, ``data_loader``, ``optimizer``, ``arch_data_loader``,
     ``arch_optimizer``, ``arch_params``, ``arch_start_iter``, ``seed`` and, optionally,
-    ``fused_weight_update_params`` (described in ``_SearchStepMixin.__init__``).
+    ``fused_weight_update_params`` and ``sampling`` (described in
+    ``_SearchStepMixin.__init__``).
     """
 
 

@@ -29,6 +29,7 @@ from .fused_weight_update import fused_weight_update_params
 from .hooks import ArchitectureLogger, ArchLRScheduler
 from .loader import ResumableLoader, SeededBatchStream
 from .optim import build_search_optimizers, detach_arch_parameters
+from .sampling import SamplingSchedule
 from .schedule import build_arch_lr_scheduler, build_weight_lr_scheduler, resolve_search_schedule
 from .splits import load_search_splits
 from .step import AMPSearchStepTrainer, SearchStepTrainer
@@ -38,12 +39,14 @@ __all__ = ["SearchTrainer", "create_search_ddp_model"]
 logger = logging.getLogger(__name__)
 
 
-def create_search_ddp_model(model):
+def create_search_ddp_model(model, *, find_unused_parameters=False):
     """DDP when there are several processes; no ``device_ids`` for a CPU model (gloo).
 
     Args:
         model (nn.Module): the supernet detector on its device, its logits detached
             (:func:`~.optim.detach_arch_parameters`) so that DDP does not reduce them.
+        find_unused_parameters (bool): DDP's option: needed when a step may leave weights
+            without gradients (the "sample" mode).
 
     Returns:
         nn.Module: ``model`` itself in one process, else a ``DistributedDataParallel`` around it
@@ -51,7 +54,9 @@ def create_search_ddp_model(model):
     """
     on_cpu = next(model.parameters()).device.type == "cpu"
     kwargs = {"device_ids": None} if on_cpu else {}
-    return create_ddp_model(model, broadcast_buffers=False, **kwargs)
+    return create_ddp_model(
+        model, broadcast_buffers=False, find_unused_parameters=find_unused_parameters, **kwargs
+    )
 
 
 class SearchTrainer(InnerTrainerState, DefaultTrainer):
@@ -100,7 +105,9 @@ class SearchTrainer(InnerTrainerState, DefaultTrainer):
         arch_loader = self.build_search_loader(cfg, arch_dicts, "arch", seed)
 
         fused = fused_weight_update_params(cfg, model, optimizer)
-        model = create_search_ddp_model(model)
+        sampling = SamplingSchedule.from_config(cfg, self.schedule.max_iter)
+        # a sampled search leaves the replicas that no group drew without gradients
+        model = create_search_ddp_model(model, find_unused_parameters=sampling is not None)
         step_cls = AMPSearchStepTrainer if cfg.SOLVER.AMP.ENABLED else SearchStepTrainer
         self._trainer = step_cls(
             model=model,
@@ -112,6 +119,7 @@ class SearchTrainer(InnerTrainerState, DefaultTrainer):
             arch_start_iter=self.schedule.arch_start_iter,
             seed=seed,
             fused_weight_update_params=fused,  # [] with AMP: fused_weight_update_params checks
+            sampling=sampling,
         )
         self.arch_params = arch
         self.scheduler = build_weight_lr_scheduler(cfg, optimizer, self.schedule.max_iter)
