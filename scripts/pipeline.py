@@ -126,6 +126,7 @@ def run_pipeline(
     search_opts=(),
     standin_training=None,
     standin_cache=None,
+    models=MODELS,
 ):
     """Run (or finish) every stage into ``out`` and return the summary (also written there).
 
@@ -141,6 +142,8 @@ def run_pipeline(
         search_opts (list[str]): further overrides of the search config only.
         standin_training (dict or None): overrides of the stand-in's ``DEFAULT_TRAINING``.
         standin_cache (str or None): the stand-in's cache folder; None: the default.
+        models (tuple[str]): which of ``MODELS`` to retrain (e.g. only "nats" to judge a search
+            setting against runs that have the others); the random draw only with "random".
 
     Returns:
         dict: ``summary.json``'s content.
@@ -169,17 +172,21 @@ def run_pipeline(
         + common
         + list(search_opts),
     )
-    times["random_architecture"] = _stage(
-        os.path.join(dirs["random"], "draw"),
-        "random architecture",
-        ["tools/make_random_architecture.py", "--config-file", SEARCH_CONFIG]
-        + ["--seed", str(seed), "--output", arch_file["random"], *opts, *search_opts],
-    )
+    if "random" in models:
+        times["random_architecture"] = _stage(
+            os.path.join(dirs["random"], "draw"),
+            "random architecture",
+            ["tools/make_random_architecture.py", "--config-file", SEARCH_CONFIG]
+            + ["--seed", str(seed), "--output", arch_file["random"], *opts, *search_opts],
+        )
+    else:
+        del arch_file["random"]
     retrain = {
         "baseline": (BASELINE_CONFIG, common),
         "nats": (NATS_CONFIG, common + ["MODEL.NATS.ARCHITECTURE", arch_file["nats"]]),
-        "random": (NATS_CONFIG, common + ["MODEL.NATS.ARCHITECTURE", arch_file["random"]]),
+        "random": (NATS_CONFIG, common + ["MODEL.NATS.ARCHITECTURE", arch_file.get("random")]),
     }
+    retrain = {k: v for k, v in retrain.items() if k in models}
     if scratch_baseline:
         scratch = common + ["MODEL.WEIGHTS", "", "MODEL.RESNETS.NORM", "BN"]
         retrain["scratch"] = (BASELINE_CONFIG, scratch + ["MODEL.BACKBONE.FREEZE_AT", "0"])
@@ -226,7 +233,7 @@ def run_pipeline(
         "seed": seed,
         "standin": {"weights": weights, "val_accuracy": accuracy},
         "search": search,
-        "random_intensities": intensities["random"],
+        "random_intensities": intensities.get("random"),
         "models": models,
         "seconds": {**times, "total": sum(times.values())},
     }
