@@ -168,3 +168,13 @@ def test_stock_and_imagenet_checkpoints_load_everywhere(tmp_path):
             model = build_backbone(cfg)
             NATSCheckpointer(model).load(path)
             assert torch.equal(model.bottom_up.res4[1].conv2.weight, weight), (cfg, path)
+
+
+def test_unknown_description_refused(tmp_path):
+    model = build_backbone(tiny_cfg(tmp_path))
+    path = save(model, tmp_path)
+    data = torch.load(path, weights_only=False)
+    data[CHECKPOINT_KEY] = {"version": 2, "kind": "hypernet"}
+    torch.save(data, path)
+    with pytest.raises(ValueError, match=f"checkpoint {path}: its 'nats' entry .* kind in"):
+        NATSCheckpointer(model).load(path)
