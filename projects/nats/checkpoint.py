@@ -3,7 +3,10 @@
 Detectron2 converts torchvision names only in a tools/ script; :class:`NATSCheckpointer` does it
 at load time, so ``MODEL.WEIGHTS`` may name torchvision's ``resnet50-*.pth`` directly. It also
 writes checkpoints and the ``last_checkpoint`` tag atomically, so a run killed while saving
-leaves the previous checkpoint to resume from, not a truncated one.
+leaves the previous checkpoint to resume from, not a truncated one. Each checkpoint it writes
+records what the model is (``"nats"``: a supernet's search space, a decoded network's
+architecture fingerprint; ``fingerprint.py``), and one that does not fit the model it is loaded
+into (``MODEL.WEIGHTS``, ``--eval-only``, ``--resume``) is refused before anything is loaded.
 Torchvision weights expect RGB input and torchvision's normalization, and put the stride in
 the 3x3 conv: ``INPUT.FORMAT "RGB"``, ``MODEL.PIXEL_MEAN [123.675, 116.28, 103.53]``,
 ``MODEL.PIXEL_STD [58.395, 57.12, 57.375]``, ``MODEL.RESNETS.STRIDE_IN_1X1 False``.
@@ -15,6 +18,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.utils.file_io import PathManager
 
 from .atomic import atomic_open
+from .fingerprint import CHECKPOINT_KEY, check_checkpoint_fits, describe_model
 
 __all__ = ["NATSCheckpointer", "is_torchvision_resnet", "convert_torchvision_resnet"]
 
@@ -91,8 +95,9 @@ class _AtomicWritesPathManager:
 
 
 class NATSCheckpointer(DetectionCheckpointer):
-    """``DetectionCheckpointer`` that also reads torchvision ResNet ``.pth`` files and writes
-    its files (checkpoints, ``last_checkpoint``) atomically."""
+    """``DetectionCheckpointer`` that also reads torchvision ResNet ``.pth`` files, writes its
+    files (checkpoints, ``last_checkpoint``) atomically with what the model is under ``"nats"``,
+    and refuses a checkpoint trained for another network (:func:`check_checkpoint_fits`)."""
 
     def __init__(self, model, save_dir="", **kwargs):
         """
@@ -105,6 +110,16 @@ class NATSCheckpointer(DetectionCheckpointer):
         super().__init__(model, save_dir, **kwargs)
         self.path_manager = _AtomicWritesPathManager()  # fvcore's save() writes through it
 
+    def save(self, name, **kwargs):
+        """Save as ``DetectionCheckpointer.save``, with ``describe_model(model)`` under ``"nats"``.
+
+        Args:
+            name (str): the file's name, without ``.pth``.
+            kwargs: further data to save (e.g. ``iteration``).
+        """
+        kwargs.setdefault(CHECKPOINT_KEY, describe_model(self.model))
+        super().save(name, **kwargs)
+
     def _load_file(self, filename):
         loaded = super()._load_file(filename)
         model = loaded.get("model")
@@ -115,4 +130,5 @@ class NATSCheckpointer(DetectionCheckpointer):
                 "__author__": "torchvision",
                 "matching_heuristics": True,  # backbone keys are matched by suffix
             }
+        check_checkpoint_fits(loaded, self.model, path=filename)  # before any state is loaded
         return loaded

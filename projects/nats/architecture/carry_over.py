@@ -13,6 +13,7 @@ Command line: ``tools/carry_over.py``.
 import torch
 
 from ..atomic import atomic_open
+from ..fingerprint import CHECKPOINT_KEY, describe_architecture
 from ..search_space import replica_key, split_block_path
 from .file_format import ArchitectureError, load_architecture
 
@@ -128,7 +129,9 @@ def save_carried_over(supernet_path, architecture_path, output_path):
             search writes, or a bare state dict; loaded with ``weights_only=False``, so only
             trusted files.
         architecture_path (str): the ``architecture.json`` decoded from that checkpoint's logits.
-        output_path (str): the file to write: ``{"model": decoded_state_dict, "__author__": ...}``.
+        output_path (str): the file to write: ``{"model": decoded_state_dict, "__author__": ...,
+            "nats": describe_architecture(...)}``, so it loads only into the decoded network of
+            this architecture.
 
     Returns:
         str: ``output_path``.
@@ -138,7 +141,16 @@ def save_carried_over(supernet_path, architecture_path, output_path):
     """
     checkpoint = torch.load(supernet_path, map_location="cpu", weights_only=False)
     state_dict = checkpoint.get("model", checkpoint)
-    decoded = carry_over_supernet(state_dict, load_architecture(architecture_path))
+    architecture = load_architecture(architecture_path)
+    decoded = carry_over_supernet(state_dict, architecture)
+    description = describe_architecture(architecture, source=architecture_path)
     with atomic_open(output_path, "wb") as f:
-        torch.save({"model": decoded, "__author__": "NATS supernet carry-over"}, f)
+        torch.save(
+            {
+                "model": decoded,
+                "__author__": "NATS supernet carry-over",
+                CHECKPOINT_KEY: description,
+            },
+            f,
+        )
     return output_path

@@ -51,6 +51,9 @@ def apply_architecture(resnet: ResNet, arch, *, source="architecture"):
     A block that kept one genotype gets a plain dilated ``Conv2d``, the others a
     :class:`SplitDilationConv`; both share the stock conv's weight parameter and norm, so
     stock-key checkpoints load unchanged. Nothing is replaced unless all of ``arch`` fits.
+    ``resnet.nats_architecture`` and ``resnet.nats_architecture_file`` then hold ``arch`` and
+    ``source``: what the network's checkpoints record they were trained for
+    (:func:`~projects.nats.fingerprint.describe_model`).
 
     Args:
         resnet (ResNet): a stock Detectron2 ResNet/ResNeXt (e.g. an FPN's ``bottom_up``) with the
@@ -94,6 +97,7 @@ def apply_architecture(resnet: ResNet, arch, *, source="architecture"):
         else:
             splits = [(g.dilation, g.channels) for g in genotypes]
             block.conv2 = SplitDilationConv.from_conv(conv, splits)
+    resnet.nats_architecture, resnet.nats_architecture_file = arch, source
     return resnet
 
 
