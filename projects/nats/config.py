@@ -13,7 +13,7 @@ from detectron2.config import CfgNode as CN
 from detectron2.utils.file_io import PathManager
 
 from .architecture.file_format import ArchitectureError
-from .search_space import is_int, parse_search_space
+from .search_space import STAGE_NAMES, is_int, parse_search_space
 
 __all__ = [
     "add_nats_config",
@@ -28,6 +28,7 @@ __all__ = [
     "check_architecture_file",
     "check_arch_optimizer_config",
     "check_erf_config",
+    "check_decode_config",
 ]
 
 # The registered backbone builders (modeling/): search supernets and decoded networks.
@@ -79,6 +80,15 @@ def add_nats_config(cfg):
     _C.MODEL.NATS.ARCHITECTURE = ""
     # The search config (configs/NATS-Search/...) whose run writes ARCHITECTURE; named in the error.
     _C.MODEL.NATS.ARCHITECTURE_SEARCH_CONFIG = ""
+    # How search_net.py and the random control decode the logits into architecture.json.
+    _C.MODEL.NATS.DECODE = CN()
+    # Make every genotype's channels a multiple of this (e.g. 16 for oneDNN on CPU, 8 for GPU
+    # tensor cores) by largest remainders, keeping each block's width; 1 = the paper's eq. 4-6
+    # exactly. Must divide every searched stage's 3x3 width.
+    _C.MODEL.NATS.DECODE.ALIGN_CHANNELS = 1
+    # The most genotypes a block keeps; the groups of the smallest are folded into the kept
+    # genotype their logits rank highest. 0 = no cap.
+    _C.MODEL.NATS.DECODE.MAX_GENOTYPES = 0
     # Architecture search (search_net.py).
     _C.MODEL.NATS.SEARCH = CN()
     # --- SEARCH keys: owned by the search issue ---
@@ -148,7 +158,8 @@ def check_search_config(cfg, *, resume=True):
     at once.
 
     Checks that ``MODEL.BACKBONE.NAME`` is a supernet backbone, the search space
-    (:func:`~projects.nats.search_space.parse_search_space`), the architecture optimizer's keys
+    (:func:`~projects.nats.search_space.parse_search_space`), the decoding options
+    (:func:`check_decode_config`), the architecture optimizer's keys
     (:func:`check_arch_optimizer_config`) and ``MODEL.WEIGHTS`` (:func:`check_weights_file`).
 
     Args:
@@ -167,6 +178,7 @@ def check_search_config(cfg, *, resume=True):
             f"backbone, one of {list(SUPERNET_BACKBONES)}"
         )
     parse_search_space(cfg)
+    check_decode_config(cfg)
     check_arch_optimizer_config(cfg)
     check_erf_config(cfg)
     check_weights_file(cfg, resume=resume)
@@ -316,3 +328,46 @@ def check_erf_config(cfg):
         raise ValueError(
             f"MODEL.NATS.ERF.INPUT_SIZE must be (H, W), two integers >= 8, got {size!r}"
         )
+
+
+def check_decode_config(cfg):
+    """Validate ``MODEL.NATS.DECODE.{ALIGN_CHANNELS, MAX_GENOTYPES}``; return them.
+
+    The alignment must divide the 3x3 width of every searched stage (``MODEL.NATS.STAGES``),
+    which is ``MODEL.RESNETS.NUM_GROUPS x WIDTH_PER_GROUP`` in res2, doubled at each later stage.
+
+    Args:
+        cfg (CfgNode): a config with the NATS keys.
+
+    Returns:
+        tuple[int, int]: ``(align_channels, max_genotypes)``.
+
+    Raises:
+        ValueError: if ALIGN_CHANNELS is not an integer >= 1, MAX_GENOTYPES not an integer
+            >= 0, or a searched stage's width is not a multiple of ALIGN_CHANNELS (naming the
+            stage and its width).
+    """
+    decode = cfg.MODEL.NATS.DECODE
+    align, cap = decode.ALIGN_CHANNELS, decode.MAX_GENOTYPES
+    if not is_int(align) or align < 1:
+        raise ValueError(
+            f"MODEL.NATS.DECODE.ALIGN_CHANNELS must be an integer >= 1 (1 = the paper's "
+            f"decoding; e.g. 16 for CPU, 8 for GPU), got {align!r}"
+        )
+    if not is_int(cap) or cap < 0:
+        raise ValueError(
+            f"MODEL.NATS.DECODE.MAX_GENOTYPES must be an integer >= 0 (0 = no cap), got {cap!r}"
+        )
+    resnets = cfg.MODEL.RESNETS
+    res2 = resnets.NUM_GROUPS * resnets.WIDTH_PER_GROUP
+    for stage in cfg.MODEL.NATS.STAGES:
+        if stage not in STAGE_NAMES:
+            continue  # parse_search_space names the bad stage
+        width = res2 * 2 ** STAGE_NAMES.index(stage)
+        if width % align:
+            raise ValueError(
+                f"MODEL.NATS.DECODE.ALIGN_CHANNELS = {align} does not divide the 3x3 width of "
+                f"searched stage {stage} ({width} channels, from MODEL.RESNETS.NUM_GROUPS x "
+                f"WIDTH_PER_GROUP); accepted: a divisor of every searched stage's width"
+            )
+    return align, cap
