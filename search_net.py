@@ -1,12 +1,14 @@
 #!/usr/bin/env python
 """NATS architecture search with Detectron2 (paper section 3.2): alternates weight steps on the
 weight split with architecture steps on the architecture split, logs the architecture as it
-learns and writes ``OUTPUT_DIR/architecture.json`` plus a heatmap of the chosen dilations.
+learns and writes ``OUTPUT_DIR/architecture.json`` plus a heatmap of the chosen dilations,
+decoded with ``MODEL.NATS.DECODE`` (``ALIGN_CHANNELS``, ``MAX_GENOTYPES``; defaults: eq. 4-6).
 
     python search_net.py --num-gpus 8 \
         --config-file configs/NATS-Search/faster_rcnn_R_50_FPN_nats_search_G16.yaml
     python search_net.py --config-file configs/Demo/demo_shapes_R_50_FPN_tiny.yaml  # CPU
     python search_net.py --config-file ... --resume          # continue from OUTPUT_DIR exactly
+    python search_net.py --config-file ... MODEL.NATS.DECODE.ALIGN_CHANNELS 16  # CPU-friendly
 """
 
 import logging

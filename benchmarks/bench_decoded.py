@@ -11,6 +11,10 @@ none always runs first):
 - ``straightforward``: the same architecture with each genotype's channel groups left where the
   search had them, gathered from the weight and scattered back to place in every forward (the
   issue's reference point);
+- ``aligned`` (with ``--align-channels A`` > 1 or ``--max-genotypes M`` > 0): the same
+  architecture decoded again with every genotype's channels a multiple of A and at most M
+  genotypes per block (``MODEL.NATS.DECODE``; ``realign_architecture``, from the groups'
+  choices);
 - ``stock copy``: a second copy of the stock model: its ratio is this machine's noise floor.
 
 Reported for the ResNet bottom-up, the FPN backbone and the whole detector: median ms, and three
@@ -20,6 +24,7 @@ searched conv alone on its real input, and what the summed extra time makes of e
     python benchmarks/bench_decoded.py                      # CPU, 2 threads
     python benchmarks/bench_decoded.py --steady-malloc      # no page faults from glibc's malloc
     python benchmarks/bench_decoded.py --device cuda --repeats 50
+    python benchmarks/bench_decoded.py --steady-malloc --align-channels 16  # + aligned decoding
 """
 
 import argparse
@@ -27,6 +32,7 @@ import copy
 import os
 import statistics
 import sys
+import tempfile
 import time
 
 import torch
@@ -39,7 +45,11 @@ from detectron2.config import get_cfg  # noqa: E402
 from detectron2.modeling import build_model  # noqa: E402
 
 from projects.nats import add_nats_config  # noqa: E402
-from projects.nats.architecture import load_architecture  # noqa: E402
+from projects.nats.architecture import (  # noqa: E402
+    load_architecture,
+    realign_architecture,
+    save_architecture,
+)
 from projects.nats.modeling.split_conv import SplitDilationConv  # noqa: E402
 
 __all__ = ["ReorderSplitConv", "main"]
@@ -74,7 +84,7 @@ class ReorderSplitConv(nn.Module):
         return self.norm(torch.cat(outs, 1).index_select(1, self.scatter))
 
 
-def _cfg(args, decoded):
+def _cfg(args, decoded, architecture=None):
     cfg = get_cfg()
     add_nats_config(cfg)
     cfg.merge_from_file(args.config)
@@ -84,7 +94,7 @@ def _cfg(args, decoded):
     cfg.MODEL.BACKBONE.NAME = (
         "build_nats_resnet_fpn_backbone" if decoded else "build_resnet_fpn_backbone"
     )
-    cfg.MODEL.NATS.ARCHITECTURE = args.architecture
+    cfg.MODEL.NATS.ARCHITECTURE = architecture or args.architecture
     return cfg
 
 
@@ -95,6 +105,26 @@ def _straightforward(decoded, architecture):
         if isinstance(m, SplitDilationConv):
             block = model.backbone.bottom_up.get_submodule(name[: -len(".conv2")])
             block.conv2 = ReorderSplitConv(conv=m, block_arch=arch.blocks[name[: -len(".conv2")]])
+    return model
+
+
+def _aligned(args, stock):
+    """The decoded model of ``args.architecture`` decoded again with the alignment and cap."""
+    arch = realign_architecture(
+        load_architecture(args.architecture),
+        align_channels=args.align_channels,
+        max_genotypes=args.max_genotypes,
+    )
+    kept = [len(b.genotypes) for b in arch.blocks.values()]
+    print(
+        f"aligned: align_channels={args.align_channels} max_genotypes={args.max_genotypes}, "
+        f"genotypes per block {kept}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "aligned.json")
+        save_architecture(arch, path)
+        model = build_model(_cfg(args, True, path)).eval()
+    model.load_state_dict(stock.state_dict())
     return model
 
 
@@ -153,6 +183,8 @@ def _per_layer(models, x, args, part_ms):
     for h in handles:
         h.remove()
     keys = ["stock", "decoded", "plain convs", "straightforward"]
+    if "aligned" in mods:
+        keys.insert(2, "aligned")
     totals = dict.fromkeys(keys, 0.0)
     print("\n| block    | convs | " + " | ".join(f"{k} ms" for k in keys) + " |")
     print("|----------|-------|" + "|".join("-" * (len(k) + 5) for k in keys) + "|")
@@ -186,6 +218,20 @@ def main():
     parser.add_argument("--layer-repeats", type=int, default=60, help="per searched conv")
     parser.add_argument("--channels-last", action="store_true", help="all models in NHWC")
     parser.add_argument("--steady-malloc", action="store_true", help="set " + STEADY_MALLOC)
+    parser.add_argument(
+        "--align-channels",
+        type=int,
+        default=1,
+        help="also time the architecture decoded with channels a multiple of this "
+        "(MODEL.NATS.DECODE.ALIGN_CHANNELS; e.g. 16 on CPU, 8 on GPU)",
+    )
+    parser.add_argument(
+        "--max-genotypes",
+        type=int,
+        default=0,
+        help="with the aligned variant: at most this many genotypes per block "
+        "(MODEL.NATS.DECODE.MAX_GENOTYPES; 0 = no cap)",
+    )
     args = parser.parse_args()
     if args.steady_malloc and os.environ.get("GLIBC_TUNABLES") != STEADY_MALLOC:
         os.environ["GLIBC_TUNABLES"] = STEADY_MALLOC  # read by glibc at start: run again
@@ -201,6 +247,8 @@ def main():
         "straightforward": _straightforward(decoded, args.architecture),
         "stock copy": copy.deepcopy(stock),
     }
+    if args.align_channels > 1 or args.max_genotypes > 0:
+        models["aligned"] = _aligned(args, stock)
     image = torch.rand(3, *args.size, device=args.device) * 255
     x = stock.preprocess_image([{"image": image}]).tensor
     if args.channels_last:  # oneDNN reads NHWC directly: no per-slice input reorder

@@ -74,3 +74,69 @@ def test_carry_over_rejects_an_architecture_of_other_logits(tmp_path):
         supernet.bottom_up.res4[2].conv2.alpha[1, 2] = 5.0
     with pytest.raises(ValueError, match="'blocks.res4.2' does not match the supernet's logits"):
         carry_over_supernet(supernet.state_dict(), arch)
+
+
+def test_carry_over_of_an_aligned_architecture_uses_each_rows_new_replica(tmp_path):
+    # tiny widths res3 16, res4 32, res5 64 with 8 groups: 2, 4, 8 channels per group; aligned
+    # to 8, the rounding moves whole groups, so the decoded net equals the supernet with
+    # one-hot logits on the genotype each group's rows now belong to.
+    cfg = tiny_cfg(tmp_path)
+    cfg.MODEL.RESNETS.NORM = "BN"
+    cfg.MODEL.NATS.GROUPS.MODE, cfg.MODEL.NATS.GROUPS.VALUE = "count", 8
+    cfg.MODEL.NATS.DECODE.ALIGN_CHANNELS, cfg.MODEL.NATS.DECODE.MAX_GENOTYPES = 8, 3
+    cfg.MODEL.BACKBONE.NAME = "build_nats_supernet_resnet_fpn_backbone"
+    torch.manual_seed(0)
+    supernet = build_backbone(cfg).eval()
+    gen = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for name, t in list(supernet.named_parameters()) + list(supernet.named_buffers()):
+            if ".replicas." in name:
+                t.mul_(torch.rand(t.shape[0], 1, 1, 1, generator=gen) + 0.5)
+            elif name.endswith(".alpha"):
+                t.copy_(torch.randn(t.shape, generator=gen))
+            elif name.endswith("running_var"):
+                t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
+    arch = decode_architecture_from_cfg(supernet, cfg)
+    assert arch.version == 2
+    path = str(tmp_path / "architecture.json")
+    save_architecture(arch, path)
+    carried = carry_over_supernet(supernet.state_dict(), arch)
+
+    decoded_cfg = cfg.clone()
+    decoded_cfg.MODEL.BACKBONE.NAME = "build_nats_resnet_fpn_backbone"
+    decoded_cfg.MODEL.NATS.ARCHITECTURE = path
+    decoded = build_backbone(decoded_cfg).eval()
+    decoded.load_state_dict(carried, strict=True)  # no missing or unexpected keys
+
+    moved = 0
+    state = supernet.state_dict()
+    with torch.no_grad():
+        for m_name, m in supernet.named_modules():
+            if not isinstance(m, MixedDilationConv):
+                continue
+            block_name = m_name.split("bottom_up.")[1][: -len(".conv2")]
+            block = arch.blocks[block_name]
+            per_group = block.out_channels // block.num_groups
+            sources = block.row_sources()
+            # Each decoded channel holds its row of the replica of the genotype it is in.
+            weight = carried[m_name + ".weight"]
+            for c, (row, dilation) in enumerate(sources):
+                key = (
+                    m_name + ".weight"
+                    if dilation == (1, 1)
+                    else f"{m_name}.replicas.{dilation[0]}x{dilation[1]}"
+                )
+                assert torch.equal(weight[c], state[key][row])
+            now = {row // per_group: d for row, d in sources}
+            choice = block.group_choices()
+            moved += sum(now[k] != choice[k] for k in choice)
+            one_hot = torch.zeros_like(m.alpha)
+            for k, d in now.items():
+                one_hot[k, m.candidates.index(d)] = 1e4
+            m.alpha.copy_(one_hot)
+        assert moved > 0  # the alignment or the cap moved some groups to another replica
+        x = torch.randn(1, 3, 64, 96)
+        expected, got = supernet(x), decoded(x)
+    for k in expected:
+        scale = expected[k].abs().max()
+        assert (got[k] - expected[k]).abs().max() <= 1e-5 * scale, (k, scale)

@@ -222,3 +222,36 @@ def test_architecture_not_fitting_the_network_is_rejected(tmp_path):
     cfg.MODEL.NATS.ARCHITECTURE = ""
     with pytest.raises(ArchitectureError, match="MODEL.NATS.ARCHITECTURE is empty"):
         build_backbone(cfg)
+
+
+@pytest.mark.parametrize("resnext", [False, True])
+def test_aligned_architecture_builds_with_stock_params_and_flops(tmp_path, resnext):
+    from projects.nats.architecture import load_architecture, realign_architecture
+
+    cfg = decoded_cfg(tmp_path, num_groups=8, seed=3, resnext=resnext)  # 2-8 channels per group
+    exact = load_architecture(cfg.MODEL.NATS.ARCHITECTURE)
+    aligned = realign_architecture(exact, align_channels=8, max_genotypes=3)
+    path = str(tmp_path / "aligned.json")
+    save_architecture(aligned, path)
+    cfg.MODEL.NATS.ARCHITECTURE = path
+    stock, decoded = build_backbone(_stock(cfg)).eval(), build_backbone(cfg).eval()
+    changed = 0
+    for name, block in aligned.blocks.items():
+        stage, index = name.split(".")
+        conv = getattr(decoded.bottom_up, stage)[int(index)].conv2
+        want = [(g.dilation, g.channels) for g in block.genotypes]
+        if isinstance(conv, SplitDilationConv):  # each genotype's slice as the file says
+            assert conv.splits == want and all(c % 8 == 0 for _, c in conv.splits)
+        else:
+            assert len(want) == 1 and tuple(conv.dilation) == want[0][0]
+        changed += block != exact.blocks[name]
+    assert changed > 0
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(decoded) == count(stock)
+    decoded.load_state_dict(stock.state_dict())  # stock keys and shapes
+    x = torch.randn(1, 3, 64, 96)
+    flops = [
+        FvcoreFlops(m, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False).total()
+        for m in (stock, decoded)
+    ]
+    assert flops[0] == flops[1] > 0

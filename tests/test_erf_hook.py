@@ -11,8 +11,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from test_search_trainer import search_cfg
 
 import train_net
-from projects.nats.config import check_erf_config
 from projects.nats.erf import ERFHook
+from projects.nats.preflight import check_erf_config
 from projects.nats.search import SearchTrainer
 
 

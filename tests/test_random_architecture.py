@@ -63,3 +63,32 @@ def test_the_seed_fixes_the_draw_and_draws_are_uniform():
     assert set(counts) == set(candidates)
     total = sum(counts.values())  # 8 seeds x 3 blocks x 16 groups = 384 draws over 9
     assert all(abs(n / total - 1 / len(candidates)) < 0.06 for n in counts.values())
+
+
+def test_aligned_random_architecture_keeps_the_draws_and_the_tool_takes_the_flags(tmp_path):
+    cfg = _search_cfg()  # demo widths: res3 64, res4 128, res5 256; G=16 -> 4, 8, 16 per group
+    supernet = build_backbone(cfg)
+    exact = random_architecture(supernet, cfg, seed=5)
+    aligned = random_architecture(supernet, cfg, seed=5, align_channels=16, max_genotypes=4)
+    assert exact.version == 1 and (aligned.version, aligned.align_channels) == (2, 16)
+    assert aligned.max_genotypes == 4
+    for name, block in exact.blocks.items():  # the same draws, decoded with the options
+        assert aligned.blocks[name].group_choices() == block.group_choices()
+        genotypes = aligned.blocks[name].genotypes
+        assert len(genotypes) <= 4 and all(g.channels % 16 == 0 for g in genotypes)
+        assert sum(g.channels for g in genotypes) == block.out_channels
+    assert any(aligned.blocks[n] != exact.blocks[n] for n in exact.blocks)
+    # The config's keys give the same file as the arguments; the tool's flags set those keys.
+    cfg.MODEL.NATS.DECODE.ALIGN_CHANNELS, cfg.MODEL.NATS.DECODE.MAX_GENOTYPES = 16, 4
+    assert random_architecture(supernet, cfg, seed=5).to_dict() == aligned.to_dict()
+    out = tmp_path / "architecture.json"
+    cmd = [sys.executable, "tools/make_random_architecture.py", "--config-file", SEARCH]
+    cmd += ["--seed", "5", "--output", str(out), "--align-channels", "16", "--max-genotypes", "4"]
+    subprocess.run(cmd, cwd=ROOT, check=True)
+    assert load_architecture(str(out)).to_dict() == aligned.to_dict()
+    bad = subprocess.run(
+        cmd[:-4] + ["--align-channels", "48"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert bad.returncode != 0
+    assert "MODEL.NATS.DECODE.ALIGN_CHANNELS = 48 does not divide" in bad.stderr
+    assert "searched stage res3 (64 channels" in bad.stderr

@@ -44,12 +44,21 @@ def _args(output_dir, *opts):
     )
 
 
-def test_search_net_writes_architecture_and_heatmap(tmp_path):
+@pytest.mark.parametrize("align", [1, 8])
+def test_search_net_writes_architecture_and_heatmap(tmp_path, align):
     # 8 weight images / SOLVER.IMS_PER_BATCH 2 = 4 iterations per epoch: 8 iterations, 4 warm-up.
-    trainer = search_net.main(_args(tmp_path))
+    cap = 2 if align > 1 else 0  # tiny widths: res3 16 channels in 4 groups of 4
+    opts = ["MODEL.NATS.DECODE.ALIGN_CHANNELS", str(align), "MODEL.NATS.DECODE.MAX_GENOTYPES"]
+    trainer = search_net.main(_args(tmp_path, *opts, str(cap)))
     assert trainer.max_iter == 8 and trainer.schedule.arch_start_iter == 4
     arch = load_architecture(os.path.join(tmp_path, "architecture.json"))
     assert arch.meta["iteration"] == 8
+    assert (arch.version, arch.align_channels, arch.max_genotypes) == (
+        (1, 1, 0) if align == 1 else (2, align, cap)
+    )
+    for block in arch.blocks.values():
+        assert all(g.channels % align == 0 for g in block.genotypes)
+        assert len(block.genotypes) <= (cap or len(block.genotypes))
     assert arch.group_mode == "count" and arch.group_value == 4
     assert (
         sorted(b.split(".")[0] for b in arch.blocks) == ["res3"] * 4 + ["res4"] * 6 + ["res5"] * 3
@@ -75,6 +84,13 @@ def test_epochs_conflicting_with_max_iter_are_refused(tmp_path):
         ("MODEL.NATS.SEARCH.ARCH.BASE_LR", "-0.01", r"ARCH.BASE_LR must be a number > 0"),
         ("MODEL.NATS.SEARCH.ARCH.WEIGHT_DECAY", "-1.0", r"ARCH.WEIGHT_DECAY must be a number >= 0"),
         ("MODEL.NATS.GROUPS.VALUE", "0", r"MODEL.NATS.GROUPS.VALUE"),
+        ("MODEL.NATS.DECODE.ALIGN_CHANNELS", "0", r"DECODE.ALIGN_CHANNELS must be an integer >= 1"),
+        ("MODEL.NATS.DECODE.MAX_GENOTYPES", "-1", r"DECODE.MAX_GENOTYPES must be an integer >= 0"),
+        (  # the demo's tiny widths: res3 16 channels
+            "MODEL.NATS.DECODE.ALIGN_CHANNELS",
+            "32",
+            r"ALIGN_CHANNELS = 32 does not divide the 3x3 width of searched stage res3 \(16 ",
+        ),
         ("MODEL.WEIGHTS", "/no/such/R-50.pkl", r"MODEL.WEIGHTS = /no/such/R-50.pkl does not exist"),
     ],
 )

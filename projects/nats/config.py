@@ -14,12 +14,15 @@ from detectron2.utils.file_io import PathManager
 
 from .architecture.file_format import ArchitectureError
 from .preflight import (
+    check_arch_optimizer_config,
     check_backbone_builds,
     check_datasets_registered,
+    check_decode_config,
+    check_erf_config,
     check_search_keys,
     check_weights_readable,
 )
-from .search_space import check_search_mode_config, is_int, parse_search_space
+from .search_space import check_search_mode_config, parse_search_space
 
 __all__ = [
     "add_nats_config",
@@ -32,8 +35,6 @@ __all__ = [
     "check_train_config",
     "check_weights_file",
     "check_architecture_file",
-    "check_arch_optimizer_config",
-    "check_erf_config",
 ]
 
 # The registered backbone builders (modeling/): search supernets and decoded networks.
@@ -85,6 +86,15 @@ def add_nats_config(cfg):
     _C.MODEL.NATS.ARCHITECTURE = ""
     # The search config (configs/NATS-Search/...) whose run writes ARCHITECTURE; named in the error.
     _C.MODEL.NATS.ARCHITECTURE_SEARCH_CONFIG = ""
+    # How search_net.py and the random control decode the logits into architecture.json.
+    _C.MODEL.NATS.DECODE = CN()
+    # Make every genotype's channels a multiple of this (e.g. 16 for oneDNN on CPU, 8 for GPU
+    # tensor cores) by largest remainders, keeping each block's width; 1 = the paper's eq. 4-6
+    # exactly. Must divide every searched stage's 3x3 width.
+    _C.MODEL.NATS.DECODE.ALIGN_CHANNELS = 1
+    # The most genotypes a block keeps; the groups of the smallest are folded into the kept
+    # genotype their logits rank highest. 0 = no cap.
+    _C.MODEL.NATS.DECODE.MAX_GENOTYPES = 0
     # Architecture search (search_net.py).
     _C.MODEL.NATS.SEARCH = CN()
     # --- SEARCH keys: owned by the search issue ---
@@ -163,7 +173,8 @@ def check_search_config(cfg, *, resume=True):
     at once.
 
     Checks that ``MODEL.BACKBONE.NAME`` is a supernet backbone, the search space
-    (:func:`~projects.nats.search_space.parse_search_space`), the architecture optimizer's keys
+    (:func:`~projects.nats.search_space.parse_search_space`), the decoding options
+    (:func:`check_decode_config`), the architecture optimizer's keys
     (:func:`check_arch_optimizer_config`), the split, batch and warm-up keys
     (:func:`~projects.nats.preflight.check_search_keys`), that the datasets are registered, that
     the supernet builds (its channel groups divide the stage widths) and that ``MODEL.WEIGHTS``
@@ -187,6 +198,7 @@ def check_search_config(cfg, *, resume=True):
         )
     parse_search_space(cfg)
     check_search_mode_config(cfg)
+    check_decode_config(cfg)
     check_arch_optimizer_config(cfg)
     check_search_keys(cfg)
     check_erf_config(cfg)
@@ -290,63 +302,3 @@ def check_architecture_file(cfg):
             f"{search_cfg} first (the paper's searched architectures are not published)"
         )
     return path
-
-
-def check_arch_optimizer_config(cfg):
-    """Validate ``MODEL.NATS.SEARCH.ARCH.{BASE_LR, WEIGHT_DECAY, BETAS}``; return them.
-
-    Args:
-        cfg (CfgNode): a search config.
-
-    Returns:
-        tuple: ``(lr, weight_decay, betas)`` of the logits' Adam, ``betas`` a tuple of two.
-
-    Raises:
-        ValueError: if BASE_LR is not a number > 0, WEIGHT_DECAY not a number >= 0 or BETAS not
-            two numbers in [0, 1).
-    """
-    arch = cfg.MODEL.NATS.SEARCH.ARCH
-    lr, weight_decay, betas = arch.BASE_LR, arch.WEIGHT_DECAY, tuple(arch.BETAS)
-    if not isinstance(lr, (int, float)) or lr <= 0:
-        raise ValueError(f"MODEL.NATS.SEARCH.ARCH.BASE_LR must be a number > 0, got {lr!r}")
-    if not isinstance(weight_decay, (int, float)) or weight_decay < 0:
-        raise ValueError(
-            f"MODEL.NATS.SEARCH.ARCH.WEIGHT_DECAY must be a number >= 0, got {weight_decay!r}"
-        )
-    if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas):
-        raise ValueError(f"MODEL.NATS.SEARCH.ARCH.BETAS must be two numbers in [0, 1), got {betas}")
-    return lr, weight_decay, betas
-
-
-def check_erf_config(cfg):
-    """Validate ``MODEL.NATS.ERF.{PERIOD, FEATURES, INPUT_SIZE}`` (the ERF hook's keys).
-
-    Whether the backbone has the named maps is checked when the hook is built, before training.
-
-    Args:
-        cfg (CfgNode): a config with the NATS keys.
-
-    Raises:
-        ValueError: naming the key and the accepted values.
-    """
-    erf = cfg.MODEL.NATS.ERF
-    if not is_int(erf.PERIOD) or erf.PERIOD < 0:
-        raise ValueError(
-            f"MODEL.NATS.ERF.PERIOD must be an integer >= 0 (0 = off), got {erf.PERIOD!r}"
-        )
-    names = [f"res{i}" for i in range(2, 6)] + [f"p{i}" for i in range(2, 8)]
-    bad = [f for f in erf.FEATURES if f not in names]
-    if not isinstance(erf.FEATURES, (list, tuple)) or bad:
-        raise ValueError(
-            f"MODEL.NATS.ERF.FEATURES must list feature maps among {names} (or be empty for all "
-            f"the backbone has), got {erf.FEATURES!r}"
-        )
-    size = erf.INPUT_SIZE
-    if (
-        not isinstance(size, (list, tuple))
-        or len(size) != 2
-        or not all(is_int(v) and v >= 8 for v in size)
-    ):
-        raise ValueError(
-            f"MODEL.NATS.ERF.INPUT_SIZE must be (H, W), two integers >= 8, got {size!r}"
-        )

@@ -18,9 +18,12 @@ from detectron2.layers import ShapeSpec
 from detectron2.modeling import build_backbone
 from detectron2.utils import comm
 
-from .search_space import is_int
+from .search_space import STAGE_NAMES, is_int
 
 __all__ = [
+    "check_decode_config",
+    "check_erf_config",
+    "check_arch_optimizer_config",
     "check_datasets_registered",
     "check_weights_readable",
     "check_backbone_builds",
@@ -171,3 +174,106 @@ def check_search_keys(cfg):
             f"MODEL.NATS.SEARCH.WARMUP_ITERS = {s.WARMUP_ITERS} leaves no architecture step in "
             f"SOLVER.MAX_ITER = {cfg.SOLVER.MAX_ITER}: it must be smaller"
         )
+
+
+def check_arch_optimizer_config(cfg):
+    """Validate ``MODEL.NATS.SEARCH.ARCH.{BASE_LR, WEIGHT_DECAY, BETAS}``; return them.
+
+    Args:
+        cfg (CfgNode): a search config.
+
+    Returns:
+        tuple: ``(lr, weight_decay, betas)`` of the logits' Adam, ``betas`` a tuple of two.
+
+    Raises:
+        ValueError: if BASE_LR is not a number > 0, WEIGHT_DECAY not a number >= 0 or BETAS not
+            two numbers in [0, 1).
+    """
+    arch = cfg.MODEL.NATS.SEARCH.ARCH
+    lr, weight_decay, betas = arch.BASE_LR, arch.WEIGHT_DECAY, tuple(arch.BETAS)
+    if not isinstance(lr, (int, float)) or lr <= 0:
+        raise ValueError(f"MODEL.NATS.SEARCH.ARCH.BASE_LR must be a number > 0, got {lr!r}")
+    if not isinstance(weight_decay, (int, float)) or weight_decay < 0:
+        raise ValueError(
+            f"MODEL.NATS.SEARCH.ARCH.WEIGHT_DECAY must be a number >= 0, got {weight_decay!r}"
+        )
+    if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas):
+        raise ValueError(f"MODEL.NATS.SEARCH.ARCH.BETAS must be two numbers in [0, 1), got {betas}")
+    return lr, weight_decay, betas
+
+
+def check_erf_config(cfg):
+    """Validate ``MODEL.NATS.ERF.{PERIOD, FEATURES, INPUT_SIZE}`` (the ERF hook's keys).
+
+    Whether the backbone has the named maps is checked when the hook is built, before training.
+
+    Args:
+        cfg (CfgNode): a config with the NATS keys.
+
+    Raises:
+        ValueError: naming the key and the accepted values.
+    """
+    erf = cfg.MODEL.NATS.ERF
+    if not is_int(erf.PERIOD) or erf.PERIOD < 0:
+        raise ValueError(
+            f"MODEL.NATS.ERF.PERIOD must be an integer >= 0 (0 = off), got {erf.PERIOD!r}"
+        )
+    names = [f"res{i}" for i in range(2, 6)] + [f"p{i}" for i in range(2, 8)]
+    bad = [f for f in erf.FEATURES if f not in names]
+    if not isinstance(erf.FEATURES, (list, tuple)) or bad:
+        raise ValueError(
+            f"MODEL.NATS.ERF.FEATURES must list feature maps among {names} (or be empty for all "
+            f"the backbone has), got {erf.FEATURES!r}"
+        )
+    size = erf.INPUT_SIZE
+    if (
+        not isinstance(size, (list, tuple))
+        or len(size) != 2
+        or not all(is_int(v) and v >= 8 for v in size)
+    ):
+        raise ValueError(
+            f"MODEL.NATS.ERF.INPUT_SIZE must be (H, W), two integers >= 8, got {size!r}"
+        )
+
+
+def check_decode_config(cfg):
+    """Validate ``MODEL.NATS.DECODE.{ALIGN_CHANNELS, MAX_GENOTYPES}``; return them.
+
+    The alignment must divide the 3x3 width of every searched stage (``MODEL.NATS.STAGES``),
+    which is ``MODEL.RESNETS.NUM_GROUPS x WIDTH_PER_GROUP`` in res2, doubled at each later stage.
+
+    Args:
+        cfg (CfgNode): a config with the NATS keys.
+
+    Returns:
+        tuple[int, int]: ``(align_channels, max_genotypes)``.
+
+    Raises:
+        ValueError: if ALIGN_CHANNELS is not an integer >= 1, MAX_GENOTYPES not an integer
+            >= 0, or a searched stage's width is not a multiple of ALIGN_CHANNELS (naming the
+            stage and its width).
+    """
+    decode = cfg.MODEL.NATS.DECODE
+    align, cap = decode.ALIGN_CHANNELS, decode.MAX_GENOTYPES
+    if not is_int(align) or align < 1:
+        raise ValueError(
+            f"MODEL.NATS.DECODE.ALIGN_CHANNELS must be an integer >= 1 (1 = the paper's "
+            f"decoding; e.g. 16 for CPU, 8 for GPU), got {align!r}"
+        )
+    if not is_int(cap) or cap < 0:
+        raise ValueError(
+            f"MODEL.NATS.DECODE.MAX_GENOTYPES must be an integer >= 0 (0 = no cap), got {cap!r}"
+        )
+    resnets = cfg.MODEL.RESNETS
+    res2 = resnets.NUM_GROUPS * resnets.WIDTH_PER_GROUP
+    for stage in cfg.MODEL.NATS.STAGES:
+        if stage not in STAGE_NAMES:
+            continue  # parse_search_space names the bad stage
+        width = res2 * 2 ** STAGE_NAMES.index(stage)
+        if width % align:
+            raise ValueError(
+                f"MODEL.NATS.DECODE.ALIGN_CHANNELS = {align} does not divide the 3x3 width of "
+                f"searched stage {stage} ({width} channels, from MODEL.RESNETS.NUM_GROUPS x "
+                f"WIDTH_PER_GROUP); accepted: a divisor of every searched stage's width"
+            )
+    return align, cap

@@ -3,7 +3,12 @@ picture, a random architecture of the same search space (the NAS sanity check), 
 the supernet's weights over to the decoded network."""
 
 from .carry_over import carry_over_supernet, save_carried_over
-from .decode import decode_architecture, decode_architecture_from_cfg, decode_block
+from .decode import (
+    decode_architecture,
+    decode_architecture_from_cfg,
+    decode_block,
+    realign_architecture,
+)
 from .file_format import (
     Architecture,
     ArchitectureError,
@@ -26,6 +31,7 @@ __all__ = [
     "decode_block",
     "load_architecture",
     "random_architecture",
+    "realign_architecture",
     "save_architecture",
     "save_architecture_heatmap",
     "save_carried_over",

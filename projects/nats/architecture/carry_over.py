@@ -7,6 +7,11 @@ of the following 1x1 ``conv3``. With grouped convs (ResNeXt) whole conv groups m
 outputs of ``conv1`` (and its norm) are permuted to feed each moved conv group its own inputs.
 The decoded network then equals the supernet with one-hot mixing weights.
 
+A version 2 file (aligned channels, a genotype cap) lists per genotype the supernet rows its
+slice takes (``rows``): a row that the re-balancing moved to another genotype takes the weights
+of that genotype's replica, so the decoded network equals the one-hot supernet except in the
+moved channels, which change dilation.
+
 Command line: ``tools/carry_over.py``.
 """
 
@@ -22,20 +27,17 @@ __all__ = ["carry_over_supernet", "save_carried_over"]
 _NORM_KEYS = ("weight", "bias", "running_mean", "running_var")
 
 
-def _block_permutation(block_arch, alpha, name):
-    per_group = block_arch.out_channels // block_arch.num_groups
+def _block_sources(block_arch, alpha, name):
+    """``(perm, dilations, chosen, choices)``: per decoded channel its supernet row and replica
+    dilation, per group its argmax index and the dilation the file says it chose."""
     if tuple(alpha.shape) != (block_arch.num_groups, alpha.shape[1]):
         raise ArchitectureError(
             f"'blocks.{name}.num_groups' is {block_arch.num_groups}, but the supernet's logits "
             f"have shape {tuple(alpha.shape)}"
         )
-    chosen = alpha.argmax(dim=1).tolist()
-    perm, source = [], {}
-    for genotype in block_arch.genotypes:
-        for group in sorted(genotype.groups):
-            perm.extend(range(group * per_group, (group + 1) * per_group))
-            source[group] = genotype.dilation
-    return torch.tensor(perm), source, chosen
+    sources = block_arch.row_sources()
+    perm = torch.tensor([row for row, _ in sources])
+    return perm, [d for _, d in sources], alpha.argmax(dim=1).tolist(), block_arch.group_choices()
 
 
 def carry_over_supernet(state_dict, architecture):
@@ -43,8 +45,9 @@ def carry_over_supernet(state_dict, architecture):
 
     ``architecture`` must be the one decoded from this state dict's logits (checked). The
     logits and ``conv2.replicas.*`` entries are dropped; in each searched block, ``conv2``'s
-    weight takes per channel group the chosen replica's rows, and the channels are permuted
-    into genotype order (see the module docstring). Other entries are kept as they are.
+    weight takes per channel group the chosen replica's rows (version 2: per row, the replica of
+    the genotype whose ``rows`` list it), and the channels are permuted into genotype order (see
+    the module docstring). Other entries are kept as they are.
 
     Args:
         state_dict (dict): a supernet's model state dict (e.g. a checkpoint's ``"model"``), with
@@ -80,8 +83,8 @@ def carry_over_supernet(state_dict, architecture):
             raise ArchitectureError(f"the supernet searched {name}, which 'blocks' lacks")
         block_arch, alpha = architecture.blocks[name], state_dict[key].float()
         candidates = architecture.candidates[name.split(".")[0]]
-        perm, source, chosen = _block_permutation(block_arch, alpha, name)
-        if [candidates[c] for c in chosen] != [source[i] for i in range(len(chosen))]:
+        perm, dilations, chosen, choices = _block_sources(block_arch, alpha, name)
+        if [candidates[c] for c in chosen] != [choices[i] for i in range(len(chosen))]:
             raise ArchitectureError(
                 f"'blocks.{name}' does not match the supernet's logits (argmax per group: "
                 f"{[list(candidates[c]) for c in chosen]}): decode this checkpoint's logits"
@@ -89,12 +92,12 @@ def carry_over_supernet(state_dict, architecture):
         p = prefix + name + "."
         anchor = (1, 1) if (1, 1) in candidates else candidates[0]
         per_group = block_arch.out_channels // block_arch.num_groups
-        weight = state_dict[p + "conv2.weight"].clone()
-        for group, dilation in source.items():
-            if dilation != anchor:
-                rows = slice(group * per_group, (group + 1) * per_group)
-                weight[rows] = state_dict[p + "conv2.replicas." + replica_key(dilation)][rows]
-        out[p + "conv2.weight"] = weight[perm]
+        weight = state_dict[p + "conv2.weight"][perm]  # decoded channel order
+        for dilation in set(dilations) - {anchor}:
+            at = torch.tensor([d == dilation for d in dilations])
+            replica = state_dict[p + "conv2.replicas." + replica_key(dilation)]
+            weight[at] = replica[perm[at]]
+        out[p + "conv2.weight"] = weight
         for k in _NORM_KEYS:
             if p + "conv2.norm." + k in state_dict:
                 out[p + "conv2.norm." + k] = state_dict[p + "conv2.norm." + k][perm]
@@ -102,10 +105,16 @@ def carry_over_supernet(state_dict, architecture):
         conv_groups = state_dict[p + "conv1.weight"].shape[0] // weight.shape[1]
         if conv_groups > 1:  # ResNeXt: conv group k's inputs follow it
             w_out, w_in = weight.shape[0] // conv_groups, weight.shape[1]
-            if per_group % w_out:
+            whole = all(
+                int(perm[i]) % w_out == 0
+                and perm[i : i + w_out].tolist() == list(range(int(perm[i]), int(perm[i]) + w_out))
+                for i in range(0, len(perm), w_out)
+            )
+            if per_group % w_out or not whole:
                 raise ArchitectureError(
-                    f"'blocks.{name}': channel groups of {per_group} cut through conv groups of "
-                    f"{w_out} channels; the permutation must move whole conv groups"
+                    f"'blocks.{name}': channel groups of {per_group} (or the re-balanced 'rows') "
+                    f"cut through conv groups of {w_out} channels; the permutation must move "
+                    "whole conv groups"
                 )
             order = [int(perm[i * w_out]) // w_out for i in range(conv_groups)]
             in_perm = torch.cat([torch.arange(k * w_in, (k + 1) * w_in) for k in order])

@@ -33,8 +33,8 @@ def architecture_choices(arch):
         width = max(arch.blocks[n].num_groups for n in names)
         matrix = np.full((len(names), width), -1, dtype=np.int64)
         for row, n in enumerate(names):
-            for g in arch.blocks[n].genotypes:
-                matrix[row, list(g.groups)] = cands.index(tuple(g.dilation))
+            for group, dilation in arch.blocks[n].group_choices().items():
+                matrix[row, group] = cands.index(dilation)
         out[stage] = (names, matrix)
     return out
 

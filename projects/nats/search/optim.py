@@ -12,8 +12,8 @@ import contextlib
 import torch
 from detectron2.solver import build_optimizer
 
-from ..config import check_arch_optimizer_config
 from ..modeling import mixed_ops
+from ..preflight import check_arch_optimizer_config
 
 __all__ = [
     "arch_parameters",

@@ -255,7 +255,8 @@ class SearchTrainer(InnerTrainerState, DefaultTrainer):
         return [(name, op.alpha, [tuple(c) for c in op.candidates]) for name, op in ops]
 
     def decode_architecture(self, iteration):
-        """The architecture the logits decode to now (eq. 4-6), with search metadata.
+        """The architecture the logits decode to now (eq. 4-6, with ``MODEL.NATS.DECODE``'s
+        alignment and genotype cap), with search metadata.
 
         Args:
             iteration (int): the iteration stored in the file's ``meta`` (with ``max_iter`` and
