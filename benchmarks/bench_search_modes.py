@@ -6,6 +6,8 @@ Protocol (fixed before any number): the main job's pipeline with the same seeds,
 stand-in checkpoint and the same retraining budget as ``bench_nats_vs_baseline.py``, whose run
 (``--exact``) supplies the exact mode's searches and retrainings; per mode and seed only the
 search (with ``MODEL.NATS.SEARCH.MODE`` / ``SHARED_WEIGHTS``) and the NATS retraining run here.
+The same script judges the aligned decoding (``--modes aligned``): the exact search, which
+repeats the ``--exact`` run's search bit for bit, decoded with ``MODEL.NATS.DECODE``.
 Primary endpoint: AP on ``nats_shapes_val``; the paired difference to the exact mode with its
 t-based 95% interval; equivalence is claimed only if that interval lies within +-1 AP.
 
@@ -35,6 +37,9 @@ MODES = {
         "True",
     ],
     "shared": ["MODEL.NATS.SEARCH.SHARED_WEIGHTS", "True"],
+    # the exact search, decoded with aligned channel counts (MODEL.NATS.DECODE): 8 on the demo's
+    # quarter-width R50 gives each block as many alignment units as 16 at full width (res3: 8)
+    "aligned": ["MODEL.NATS.DECODE.ALIGN_CHANNELS", "8"],
 }
 EQUIVALENCE_MARGIN = 1.0  # AP points
 
