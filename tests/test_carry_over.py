@@ -14,10 +14,13 @@ from projects.nats.architecture import (
 from projects.nats.modeling.mixed_op import MixedDilationConv
 
 
-@pytest.mark.parametrize("resnext", [False, True])
-def test_decoded_from_supernet_equals_one_hot_supernet(tmp_path, resnext):
+@pytest.mark.parametrize(
+    "resnext,shared", [(False, False), (True, False), (False, True)], ids=["", "resnext", "shared"]
+)
+def test_decoded_from_supernet_equals_one_hot_supernet(tmp_path, resnext, shared):
     cfg = tiny_cfg(tmp_path)
     cfg.MODEL.RESNETS.NORM = "BN"
+    cfg.MODEL.NATS.SEARCH.SHARED_WEIGHTS = shared  # one weight for every dilation: no replicas
     if resnext:  # conv groups of 2-8 channels; 4 channel groups per conv move whole conv groups
         cfg.MODEL.RESNETS.NUM_GROUPS, cfg.MODEL.RESNETS.WIDTH_PER_GROUP = 4, 2
     cfg.MODEL.NATS.GROUPS.MODE, cfg.MODEL.NATS.GROUPS.VALUE = "count", 4

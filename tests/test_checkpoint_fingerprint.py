@@ -178,3 +178,19 @@ def test_unknown_description_refused(tmp_path):
     torch.save(data, path)
     with pytest.raises(ValueError, match=f"checkpoint {path}: its 'nats' entry .* kind in"):
         NATSCheckpointer(model).load(path)
+
+
+@pytest.mark.parametrize("strip", [False, True], ids=["described", "older"])
+def test_shared_and_separate_weights_supernets_do_not_swap_checkpoints(tmp_path, strip):
+    separate = supernet_cfg(tmp_path)
+    shared = supernet_cfg(tmp_path)
+    shared.MODEL.NATS.SEARCH.SHARED_WEIGHTS = True
+    path = save(build_backbone(separate), tmp_path, strip=strip)
+    with pytest.raises(CheckpointMismatchError, match=r"res3\.0.*: checkpoint .*, model ") as e:
+        NATSCheckpointer(build_backbone(shared)).load(path)
+    # the model's side: its one weight (older files are compared by their replica names)
+    assert ("model 5 candidates (replicas [])" if strip else "one shared weight") in str(e.value)
+    path = save(build_backbone(shared), tmp_path / "shared", strip=strip)
+    NATSCheckpointer(build_backbone(shared)).load(path)  # its own kind loads
+    with pytest.raises(CheckpointMismatchError, match="res3.0"):
+        NATSCheckpointer(build_backbone(separate)).load(path)

@@ -7,6 +7,7 @@ types only::
 
     {"version": 1, "kind": "supernet",
      "search_space": {"res3.0": {"candidates": [[1, 1], [2, 2]], "num_groups": 4}, ...}}
+    (a block of a shared-weights supernet adds "shared_weights": true)
     {"version": 1, "kind": "decoded", "fingerprint": "<sha256 hex>",
      "architecture_file": "output/.../architecture.json", "blocks": {"res3.0": "1x1:8,2x2:8", ...}}
     {"version": 1, "kind": "stock"}
@@ -112,7 +113,11 @@ def describe_model(model):
     ops = mixed_ops(model)
     if ops:
         space = {
-            name: {"candidates": [list(d) for d in op.candidates], "num_groups": op.num_groups}
+            name: {
+                "candidates": [list(d) for d in op.candidates],
+                "num_groups": op.num_groups,
+                **({"shared_weights": True} if op.shared_weights else {}),
+            }
             for name, op in sorted(ops)
         }
         return {"version": VERSION, "kind": "supernet", "search_space": space}
@@ -147,7 +152,8 @@ def _legacy_of(space):
     for name, entry in space.items():
         cands = [tuple(d) for d in entry["candidates"]]
         anchor = (1, 1) if (1, 1) in cands else cands[0]
-        replicas = sorted(_dil(d) for d in cands if d != anchor)
+        shared = entry.get("shared_weights", False)  # one weight: no replicas
+        replicas = [] if shared else sorted(_dil(d) for d in cands if d != anchor)
         out[name] = {
             "num_groups": entry["num_groups"],
             "num_candidates": len(cands),
@@ -159,7 +165,8 @@ def _legacy_of(space):
 def _space_entry(entry):
     if "candidates" in entry:
         cands = ", ".join(_dil(d) for d in entry["candidates"])
-        return f"[{cands}] x {entry['num_groups']} groups"
+        shared = ", one shared weight" if entry.get("shared_weights") else ""
+        return f"[{cands}] x {entry['num_groups']} groups{shared}"
     return (
         f"{entry['num_candidates']} candidates (replicas {entry['replicas']}) x "
         f"{entry['num_groups']} groups"

@@ -44,7 +44,8 @@ def carry_over_supernet(state_dict, architecture):
     """A decoded network's state dict (stock keys) from a supernet's, for ``architecture``.
 
     ``architecture`` must be the one decoded from this state dict's logits (checked). The
-    logits and ``conv2.replicas.*`` entries are dropped; in each searched block, ``conv2``'s
+    logits and ``conv2.replicas.*`` entries are dropped (a shared-weights supernet has none: its
+    one weight serves every dilation); in each searched block, ``conv2``'s
     weight takes per channel group the chosen replica's rows (version 2: per row, the replica of
     the genotype whose ``rows`` list it), and the channels are permuted into genotype order (see
     the module docstring). Other entries are kept as they are.
@@ -93,7 +94,8 @@ def carry_over_supernet(state_dict, architecture):
         anchor = (1, 1) if (1, 1) in candidates else candidates[0]
         per_group = block_arch.out_channels // block_arch.num_groups
         weight = state_dict[p + "conv2.weight"][perm]  # decoded channel order
-        for dilation in set(dilations) - {anchor}:
+        shared = not any(k.startswith(p + "conv2.replicas.") for k in state_dict)
+        for dilation in set() if shared else set(dilations) - {anchor}:  # shared: one weight
             at = torch.tensor([d == dilation for d in dilations])
             replica = state_dict[p + "conv2.replicas." + replica_key(dilation)]
             weight[at] = replica[perm[at]]
