@@ -28,6 +28,9 @@ from pipeline import run_pipeline  # noqa: E402
 
 from projects.nats.atomic import atomic_open  # noqa: E402
 
+# the exact search, decoded with aligned channel counts (MODEL.NATS.DECODE): 8 on the demo's
+# quarter-width R50 gives each block as many alignment units as 16 at full width (res3: 8)
+ALIGNED = ["MODEL.NATS.DECODE.ALIGN_CHANNELS", "8"]
 MODES = {
     "sampled": ["MODEL.NATS.SEARCH.MODE", "sample"],
     "sampled+shared": [
@@ -37,9 +40,10 @@ MODES = {
         "True",
     ],
     "shared": ["MODEL.NATS.SEARCH.SHARED_WEIGHTS", "True"],
-    # the exact search, decoded with aligned channel counts (MODEL.NATS.DECODE): 8 on the demo's
-    # quarter-width R50 gives each block as many alignment units as 16 at full width (res3: 8)
-    "aligned": ["MODEL.NATS.DECODE.ALIGN_CHANNELS", "8"],
+    "aligned": ALIGNED,
+    # the same with at most 3 or 2 genotypes per block
+    "aligned+cap3": ALIGNED + ["MODEL.NATS.DECODE.MAX_GENOTYPES", "3"],
+    "aligned+cap2": ALIGNED + ["MODEL.NATS.DECODE.MAX_GENOTYPES", "2"],
 }
 EQUIVALENCE_MARGIN = 1.0  # AP points
 

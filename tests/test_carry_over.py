@@ -14,6 +14,24 @@ from projects.nats.architecture import (
 from projects.nats.modeling.mixed_op import MixedDilationConv
 
 
+def distinct_supernet(cfg, *, seed):
+    """The supernet of ``cfg`` in eval mode with distinct replicas, logits and norm statistics."""
+    torch.manual_seed(0)
+    supernet = build_backbone(cfg).eval()
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in list(supernet.named_parameters()) + list(supernet.named_buffers()):
+            if ".replicas." in name:
+                t.mul_(torch.rand(t.shape[0], 1, 1, 1, generator=gen) + 0.5)
+            elif name.endswith(".alpha"):
+                t.copy_(torch.randn(t.shape, generator=gen))
+            elif name.endswith("running_var"):
+                t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
+            elif name.endswith("running_mean"):
+                t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
+    return supernet
+
+
 @pytest.mark.parametrize(
     "resnext,shared", [(False, False), (True, False), (False, True)], ids=["", "resnext", "shared"]
 )
@@ -25,19 +43,7 @@ def test_decoded_from_supernet_equals_one_hot_supernet(tmp_path, resnext, shared
         cfg.MODEL.RESNETS.NUM_GROUPS, cfg.MODEL.RESNETS.WIDTH_PER_GROUP = 4, 2
     cfg.MODEL.NATS.GROUPS.MODE, cfg.MODEL.NATS.GROUPS.VALUE = "count", 4
     cfg.MODEL.BACKBONE.NAME = "build_nats_supernet_resnet_fpn_backbone"
-    torch.manual_seed(0)
-    supernet = build_backbone(cfg).eval()
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():  # distinct replicas, logits, norm statistics
-        for name, t in list(supernet.named_parameters()) + list(supernet.named_buffers()):
-            if ".replicas." in name:
-                t.mul_(torch.rand(t.shape[0], 1, 1, 1, generator=gen) + 0.5)
-            elif name.endswith(".alpha"):
-                t.copy_(torch.randn(t.shape, generator=gen))
-            elif name.endswith("running_var"):
-                t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
-            elif name.endswith("running_mean"):
-                t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
+    supernet = distinct_supernet(cfg, seed=1)
     arch = decode_architecture_from_cfg(supernet, cfg)
     assert any(len(b.genotypes) > 2 for b in arch.blocks.values())
     path = str(tmp_path / "architecture.json")
@@ -88,17 +94,7 @@ def test_carry_over_of_an_aligned_architecture_uses_each_rows_new_replica(tmp_pa
     cfg.MODEL.NATS.GROUPS.MODE, cfg.MODEL.NATS.GROUPS.VALUE = "count", 8
     cfg.MODEL.NATS.DECODE.ALIGN_CHANNELS, cfg.MODEL.NATS.DECODE.MAX_GENOTYPES = 8, 3
     cfg.MODEL.BACKBONE.NAME = "build_nats_supernet_resnet_fpn_backbone"
-    torch.manual_seed(0)
-    supernet = build_backbone(cfg).eval()
-    gen = torch.Generator().manual_seed(2)
-    with torch.no_grad():
-        for name, t in list(supernet.named_parameters()) + list(supernet.named_buffers()):
-            if ".replicas." in name:
-                t.mul_(torch.rand(t.shape[0], 1, 1, 1, generator=gen) + 0.5)
-            elif name.endswith(".alpha"):
-                t.copy_(torch.randn(t.shape, generator=gen))
-            elif name.endswith("running_var"):
-                t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
+    supernet = distinct_supernet(cfg, seed=2)
     arch = decode_architecture_from_cfg(supernet, cfg)
     assert arch.version == 2
     path = str(tmp_path / "architecture.json")

@@ -10,10 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.engine import hooks
 from detectron2.modeling import build_backbone
 from detectron2.utils import comm
-from test_search_trainer import _Stop, build, changed, search_cfg, split_state
+from test_search_trainer import build, changed, interrupted_and_resumed, search_cfg, split_state
 
 from projects.nats.architecture import load_architecture
 from projects.nats.config import check_search_config
@@ -150,21 +149,7 @@ def test_sampled_and_shared_searches_decode_log_and_resume_exactly(tmp_path, mod
     assert ("search/tau" in records[-1]) == (mode == "sample")
 
     cfg = _mode_cfg(tmp_path / "cut", mode, shared, max_iter=5, warmup_iters=1, checkpoint_period=2)
-    cut = build(cfg)
-    cut.resume_or_load(resume=False)
-
-    def stop(trainer):
-        if trainer.iter == 3:  # dies after 3 iterations; the checkpoint is from iteration 2
-            raise _Stop()
-
-    cut.register_hooks([hooks.CallbackHook(before_step=stop)])
-    with pytest.raises(_Stop):
-        cut.train()
-    del cut
-    resumed = build(cfg)
-    resumed.resume_or_load(resume=True)
-    assert resumed.start_iter == 2
-    resumed.train()
+    resumed = interrupted_and_resumed(cfg)
     (la, wa), (lb, wb) = split_state(full), split_state(resumed)
     assert not changed(la, lb) and not changed(wa, wb), "a resumed run differs"
 

@@ -123,12 +123,9 @@ class _Stop(Exception):
     pass
 
 
-def test_resume_is_bit_identical(tmp_path):
-    full = build(search_cfg(tmp_path / "full", max_iter=5, warmup_iters=1, checkpoint_period=2))
-    full.resume_or_load(resume=False)
-    full.train()
-
-    cfg = search_cfg(tmp_path / "cut", max_iter=5, warmup_iters=1, checkpoint_period=2)
+def interrupted_and_resumed(cfg):
+    """A search of ``cfg`` (MAX_ITER 5, CHECKPOINT_PERIOD 2) killed after 3 iterations, then
+    resumed from its iteration-2 checkpoint and run to the end."""
     cut = build(cfg)
     cut.resume_or_load(resume=False)
 
@@ -145,6 +142,16 @@ def test_resume_is_bit_identical(tmp_path):
     resumed.resume_or_load(resume=True)
     assert resumed.start_iter == 2
     resumed.train()
+    return resumed
+
+
+def test_resume_is_bit_identical(tmp_path):
+    full = build(search_cfg(tmp_path / "full", max_iter=5, warmup_iters=1, checkpoint_period=2))
+    full.resume_or_load(resume=False)
+    full.train()
+
+    cfg = search_cfg(tmp_path / "cut", max_iter=5, warmup_iters=1, checkpoint_period=2)
+    resumed = interrupted_and_resumed(cfg)
     (la, wa), (lb, wb) = split_state(full), split_state(resumed)
     assert not changed(la, lb), "logits differ after resume"
     assert not changed(wa, wb), "weights differ after resume"
