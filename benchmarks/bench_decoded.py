@@ -52,7 +52,7 @@ from projects.nats.architecture import (  # noqa: E402
 )
 from projects.nats.modeling.split_conv import SplitDilationConv  # noqa: E402
 
-__all__ = ["ReorderSplitConv", "main"]
+__all__ = ["ReorderSplitConv", "main", "restart_with_steady_malloc", "round_robin"]
 
 REFERENCE = "configs/NATS/architectures/reference_R50_G16_settingC.json"
 # glibc keeps freed activations instead of unmapping them (each forward otherwise page-faults
@@ -128,6 +128,14 @@ def _aligned(args, stock):
     return model
 
 
+def restart_with_steady_malloc():
+    """Run this script again with ``GLIBC_TUNABLES=STEADY_MALLOC`` unless it already has it
+    (glibc reads the variable only at start)."""
+    if os.environ.get("GLIBC_TUNABLES") != STEADY_MALLOC:
+        os.environ["GLIBC_TUNABLES"] = STEADY_MALLOC
+        os.execv(sys.executable, [sys.executable] + sys.argv)
+
+
 def _time(fn, device):
     if device == "cuda":
         torch.cuda.synchronize()
@@ -138,7 +146,7 @@ def _time(fn, device):
     return time.perf_counter() - t
 
 
-def _round_robin(fns, repeats, warmup, device):
+def round_robin(fns, repeats, warmup, device):
     """Seconds per call of each of ``fns``, all timed in every round, in alternating order."""
     for _ in range(warmup):
         for fn in fns.values():
@@ -191,7 +199,7 @@ def _per_layer(models, x, args, part_ms):
     for n in names:
         fns = {k: (lambda k=k, n=n: mods[k][n](inputs[n])) for k in keys if k in mods}
         fns["plain convs"] = lambda n=n: _plain_convs(mods["decoded"][n], inputs[n])
-        times = _round_robin(fns, args.layer_repeats, args.warmup, args.device)
+        times = round_robin(fns, args.layer_repeats, args.warmup, args.device)
         row = []
         for k in keys:
             ms = statistics.median(times[k]) * 1000
@@ -233,9 +241,8 @@ def main():
         "(MODEL.NATS.DECODE.MAX_GENOTYPES; 0 = no cap)",
     )
     args = parser.parse_args()
-    if args.steady_malloc and os.environ.get("GLIBC_TUNABLES") != STEADY_MALLOC:
-        os.environ["GLIBC_TUNABLES"] = STEADY_MALLOC  # read by glibc at start: run again
-        os.execv(sys.executable, [sys.executable] + sys.argv)
+    if args.steady_malloc:
+        restart_with_steady_malloc()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     stock = build_model(_cfg(args, False)).eval()
@@ -273,7 +280,7 @@ def main():
     with torch.no_grad():
         for part, fn in parts.items():
             fns = {k: (lambda m=m: fn(m)) for k, m in models.items()}
-            times = _round_robin(fns, args.repeats, args.warmup, args.device)
+            times = round_robin(fns, args.repeats, args.warmup, args.device)
             part_ms[part] = statistics.median(times["stock"]) * 1000
             for k in models:
                 ms = statistics.median(times[k]) * 1000

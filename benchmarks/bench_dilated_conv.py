@@ -6,8 +6,8 @@ and the split conv taken apart, against the stock dilation-1 conv measured in th
 
 Shapes: the searched 3x3 convs of R50 at a 512x672 input (res3: 128 channels at 64x84, res4: 256
 at 32x42, res5: 512 at 16x21), one image, NCHW, float32, inference, on CPU. Every function of a
-table is timed round-robin (each repeat calls each once, starting at a different one), so a slow
-spell of the host hits all columns alike. Tables:
+table is timed round-robin (each repeat calls each once, in alternating order; bench_decoded.py's
+timer), so a slow spell of the host hits all columns alike. Tables:
 
 - dilations: ``F.conv2d`` at each dilation, and two half-width convs (dilation 1 and 2) plus
   their concatenation;
@@ -18,15 +18,15 @@ spell of the host hits all columns alike. Tables:
 
 import argparse
 import os
+import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench_decoded import STEADY_MALLOC  # noqa: E402
+from bench_decoded import STEADY_MALLOC, restart_with_steady_malloc, round_robin  # noqa: E402
 
 from projects.nats.modeling.split_conv import SplitDilationConv  # noqa: E402
 
@@ -34,19 +34,10 @@ SHAPES = {"res3": (128, 64, 84), "res4": (256, 32, 42), "res5": (512, 16, 21)}
 DILATIONS = [(1, 1), (2, 2), (3, 3), (5, 5), (1, 3), (3, 1)]
 
 
-def median_ms(fns, *, repeats, warmup=5):
-    """Median time of each function in milliseconds, measured round-robin."""
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
-    times = [[] for _ in fns]
-    for r in range(repeats):
-        for i in range(len(fns)):
-            j = (i + r) % len(fns)
-            start = time.perf_counter()
-            fns[j]()
-            times[j].append(time.perf_counter() - start)
-    return [sorted(t)[len(t) // 2] * 1e3 for t in times]
+def median_ms(fns, *, repeats):
+    """Median milliseconds per call of each of ``fns``, timed round-robin."""
+    times = round_robin(dict(enumerate(fns)), repeats, 5, "cpu")
+    return [statistics.median(times[i]) * 1e3 for i in range(len(fns))]
 
 
 def split_conv(weight, splits, *, blocked):
@@ -73,9 +64,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--steady-malloc", action="store_true", help="set " + STEADY_MALLOC)
     args = parser.parse_args()
-    if args.steady_malloc and os.environ.get("GLIBC_TUNABLES") != STEADY_MALLOC:
-        os.environ["GLIBC_TUNABLES"] = STEADY_MALLOC  # read by glibc at start: run again
-        os.execv(sys.executable, [sys.executable] + sys.argv)
+    if args.steady_malloc:
+        restart_with_steady_malloc()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(
