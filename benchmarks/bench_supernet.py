@@ -95,6 +95,8 @@ def _build(args, variant):
     cfg.MODEL.BACKBONE.NAME = VARIANTS[variant]
     cfg.MODEL.NATS.SEARCH.MODE = "sample" if "sampled" in variant else "mix"
     cfg.MODEL.NATS.SEARCH.SHARED_WEIGHTS = "shared" in variant
+    if args.roi_sampling_ratio is not None:
+        cfg.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO = args.roi_sampling_ratio
     if variant == "straightforward":
         from projects.nats.modeling.mixed_op import MixedDilationConv
 
@@ -235,6 +237,14 @@ def main():
         default=["stock", "supernet", "sampled", "shared", "sampled+shared"],
         choices=list(VARIANTS),
     )
+    parser.add_argument(
+        "--roi-sampling-ratio",
+        type=int,
+        default=None,
+        help="MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO for every variant (default: the config's, "
+        "0 = adaptive, whose RoIAlign cost grows with the proposals' sizes, and those differ "
+        "between randomly initialised variants; e.g. 2: the same cost per proposal)",
+    )
     parser.add_argument("--worker", choices=list(VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -256,6 +266,8 @@ def main():
             ]
             cmd += ["--size", *map(str, args.size), "--steps", str(args.steps)]
             cmd += ["--warmup", str(args.warmup)]
+            if args.roi_sampling_ratio is not None:
+                cmd += ["--roi-sampling-ratio", str(args.roi_sampling_ratio)]
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
             if proc.returncode or not lines:
@@ -269,9 +281,11 @@ def main():
 
     (f_stock, b_stock), (f_super, b_super) = flops["stock"], flops["supernet"]
     floor = f_super / f_stock
+    ratio = args.roi_sampling_ratio
     print(
         f"\nFaster R-CNN R50-FPN, {args.size[0]}x{args.size[1]}, 1 image, device={args.device}, "
-        f"{args.threads} threads; best of {args.rounds} rounds x median of {args.steps} steps"
+        f"{args.threads} threads; best of {args.rounds} rounds x median of {args.steps} steps; "
+        f"RoI sampling ratio {'of the config' if ratio is None else ratio}"
     )
     print(
         f"fvcore GFLOPs (inference): stock {f_stock / 1e9:.1f} (bottom-up {b_stock / 1e9:.1f}), "
