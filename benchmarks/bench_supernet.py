@@ -247,6 +247,10 @@ def main():
     )
     parser.add_argument("--worker", choices=list(VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.roi_sampling_ratio is not None and args.roi_sampling_ratio < 0:
+        parser.error(
+            f"--roi-sampling-ratio must be >= 0 (0: adaptive), got {args.roi_sampling_ratio}"
+        )
     if args.worker:
         return worker(args, args.worker)
 
