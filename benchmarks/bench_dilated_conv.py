@@ -46,6 +46,7 @@ def split_conv(weight, splits, *, blocked):
     )
     conv.weight.data.copy_(weight)
     conv.share_blocked_input = blocked
+    conv.min_pieces_to_share = 1  # the path asked for, whatever the genotype count
     return conv.eval()
 
 

@@ -12,6 +12,7 @@ Primary endpoint: AP on ``nats_shapes_val``; the paired difference to the exact 
 t-based 95% interval; equivalence is claimed only if that interval lies within +-1 AP.
 
     python benchmarks/bench_search_modes.py --exact output/experiment --seeds 0 1 2 3 4
+    python benchmarks/bench_search_modes.py --modes exact aligned+cap1   # the reference rerun
 """
 
 import argparse
@@ -44,6 +45,9 @@ MODES = {
     # the same with at most 3 or 2 genotypes per block
     "aligned+cap3": ALIGNED + ["MODEL.NATS.DECODE.MAX_GENOTYPES", "3"],
     "aligned+cap2": ALIGNED + ["MODEL.NATS.DECODE.MAX_GENOTYPES", "2"],
+    "aligned+cap1": ALIGNED + ["MODEL.NATS.DECODE.MAX_GENOTYPES", "1"],
+    # the exact search and its NATS retraining again, as the reference where no --exact run is
+    "exact": [],
 }
 EQUIVALENCE_MARGIN = 1.0  # AP points
 
@@ -89,15 +93,21 @@ def report(exact, runs):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--exact", required=True, help="bench_nats_vs_baseline.py's --output")
+    parser.add_argument(
+        "--exact",
+        help="bench_nats_vs_baseline.py's --output (required unless --modes has exact, whose "
+        "runs are then the reference)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument(
         "--modes", nargs="+", default=["sampled", "sampled+shared"], choices=list(MODES)
     )
     parser.add_argument("--output", default="output/search_modes")
     args = parser.parse_args()
+    if (args.exact is None) == ("exact" not in args.modes):
+        parser.error("give either --exact or the mode exact (the reference), not both or neither")
     exact = []
-    for seed in args.seeds:
+    for seed in args.seeds if args.exact else ():
         path = os.path.join(args.exact, f"seed{seed}", "summary.json")
         if not os.path.isfile(path):
             sys.exit(
@@ -116,6 +126,8 @@ def main():
             )
             for seed in args.seeds
         ]
+    if not args.exact:
+        exact = runs.pop("exact")
     text = report(exact, runs)
     with atomic_open(os.path.join(args.output, "search_modes.md"), "w") as f:
         f.write(text)

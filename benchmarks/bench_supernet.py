@@ -12,7 +12,7 @@ of the whole detector).
 The exact search ("supernet", the paper's mixing) sits beside the cheaper modes: "sampled"
 (``MODEL.NATS.SEARCH.MODE sample``), "shared" (``SHARED_WEIGHTS True``) and both.
 
-    python benchmarks/bench_supernet.py                   # CPU, 2 threads, ~6-8 minutes
+    python benchmarks/bench_supernet.py                   # CPU, 2 threads, ~12 minutes
     python benchmarks/bench_supernet.py --device cuda --steps 20
 """
 
@@ -91,6 +91,7 @@ def _build(args, variant):
     add_nats_config(cfg)
     cfg.merge_from_file(os.path.join(ROOT, args.config))
     cfg.MODEL.DEVICE, cfg.MODEL.WEIGHTS = args.device, ""
+    cfg.SOLVER.BASE_LR = args.base_lr
     cfg.MODEL.RESNETS.NORM = "BN"  # random init: FrozenBN (identity) lets activations blow up
     cfg.MODEL.BACKBONE.NAME = VARIANTS[variant]
     cfg.MODEL.NATS.SEARCH.MODE = "sample" if "sampled" in variant else "mix"
@@ -228,8 +229,21 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--size", type=int, nargs=2, default=(512, 672))
-    parser.add_argument("--steps", type=int, default=2)
-    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=4,
+        help="untimed steps first: the first 3-4 steps of a process are slower (page faults "
+        "while the allocator settles)",
+    )
+    parser.add_argument(
+        "--base-lr",
+        type=float,
+        default=0.0002,
+        help="SOLVER.BASE_LR for every variant; random weights diverge within 5 steps at the "
+        "config's 0.01",
+    )
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument(
         "--variants",
@@ -269,7 +283,7 @@ def main():
                 args.config,
             ]
             cmd += ["--size", *map(str, args.size), "--steps", str(args.steps)]
-            cmd += ["--warmup", str(args.warmup)]
+            cmd += ["--warmup", str(args.warmup), "--base-lr", str(args.base_lr)]
             if args.roi_sampling_ratio is not None:
                 cmd += ["--roi-sampling-ratio", str(args.roi_sampling_ratio)]
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -288,7 +302,8 @@ def main():
     ratio = args.roi_sampling_ratio
     print(
         f"\nFaster R-CNN R50-FPN, {args.size[0]}x{args.size[1]}, 1 image, device={args.device}, "
-        f"{args.threads} threads; best of {args.rounds} rounds x median of {args.steps} steps; "
+        f"{args.threads} threads; best of {args.rounds} rounds x median of {args.steps} steps "
+        f"after {args.warmup}; base LR {args.base_lr}; "
         f"RoI sampling ratio {'of the config' if ratio is None else ratio}"
     )
     print(

@@ -86,6 +86,35 @@ def test_sampled_straight_through_gradient_reaches_every_logit():
     )
 
 
+@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize("scale_mode", ["weights", "activations"])
+def test_sampled_gradients_equal_the_exact_op_with_straight_through_weights(shared, scale_mode):
+    # GDAS's estimator: only the drawn candidate runs, scaled by 1 + p - p.detach(); the exact op
+    # with those mixing weights (0 elsewhere) must give the same weight and logit gradients
+    op = _op(shared=shared, groups=1)
+    op.sample_seed, op.tau, op.scale_mode = 11, 0.7, scale_mode
+    x = torch.randn(2, 8, 9, 9)
+    drawn = op.draw()
+    assert len(set(drawn.tolist())) > 1
+    ref = _one_hot_mix(op, drawn)
+    per_group = op.out_channels // op.num_groups
+
+    def straight_through():
+        p = F.softmax(ref.alpha / op.tau, dim=1)
+        hard = F.one_hot(drawn, len(op.candidates)).to(p.dtype)
+        return (hard * (1 + p - p.detach())).repeat_interleave(per_group, dim=0)
+
+    ref.mixing_weights = straight_through
+    grad_out = torch.randn(2, op.out_channels, 9, 9)
+    (op(x) * grad_out).sum().backward()
+    (ref(x) * grad_out).sum().backward()
+    for (name, got), (_, want) in zip(op.named_parameters(), ref.named_parameters()):
+        if got.grad is None:  # a replica no group drew: no gradient at all, as the exact op's zero
+            assert name.startswith("replicas.") and not want.grad.any(), name
+            continue
+        torch.testing.assert_close(got.grad, want.grad, rtol=1e-4, atol=1e-5, msg=name)
+
+
 def test_sampled_draws_follow_softmax_and_are_independent_across_groups():
     # 4096 groups with the same logits, 8 seeds: 32768 draws. The seeds are fixed, so the test
     # is deterministic; the tolerance is ~8 standard deviations of a frequency.

@@ -75,6 +75,20 @@ def test_training_tracing_and_resnext_use_plain_convs(onednn_calls):
     torch.testing.assert_close(traced(x), conv(x).detach())
 
 
+@pytest.mark.parametrize("splits", [[((2, 2), 56)], [((1, 1), 24), ((3, 1), 32)]])
+def test_one_or_two_genotypes_run_plain_convs(onednn_calls, splits):
+    # the blocked copy's conversions cost more than they save below three sub-convs
+    conv = _conv(splits=splits)
+    x = torch.randn(2, 32, 13, 11)
+    with torch.no_grad():
+        plain = conv(x)
+        assert onednn_calls == []
+        conv.min_pieces_to_share = 1
+        shared = conv(x)
+        assert onednn_calls == [True] * (1 + len(splits))
+    torch.testing.assert_close(shared, plain, rtol=1e-6, atol=1e-6)
+
+
 def _mkldnn_missing(monkeypatch):
     monkeypatch.delattr(torch, "mkldnn_convolution")
 

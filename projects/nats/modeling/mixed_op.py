@@ -197,33 +197,55 @@ class MixedDilationConv(nn.Module):
     def _forward_sampled(self, x):
         """Each channel group's drawn candidate only, computed for that group's channels; the
         straight-through estimator (hard one-hot forward, softmax backward) scales them by
-        ``1 + p - p.detach()`` (exactly 1), so every logit of a group gets a gradient."""
+        ``1 + p - p.detach()`` (exactly 1), so every logit of a group gets a gradient.
+
+        The output channels are gathered by drawn candidate (groups in order within each), so
+        one gather of the shared weight (or one per replica) and one split feed every conv, and
+        their gradient is one dense tensor per weight; the scale is applied to the smaller of the
+        weights and the output, as in "mix"."""
         drawn = self.draw()
-        soft = F.softmax(self.alpha / self.tau, dim=1)
         per_group = self.out_channels // self.num_groups
+        order = torch.argsort(drawn, stable=True)  # groups sorted by candidate
+        channels = (
+            order[:, None] * per_group + torch.arange(per_group, device=order.device)
+        ).flatten()
+        counts = torch.bincount(drawn, minlength=len(self.candidates)).tolist()
+        soft = F.softmax(self.alpha / self.tau, dim=1).gather(1, drawn[:, None]).squeeze(1)
+        scale = (1.0 + soft - soft.detach())[order].repeat_interleave(per_group).to(x.dtype)
+        fold = self._fold_into_weights(x)
+        sizes = [n * per_group for n in counts]
+        if self.shared_weights:
+            w = self.weight.index_select(0, channels)
+            pieces = list((w * scale[:, None, None, None] if fold else w).split(sizes))
+        else:
+            pieces, weights = [], self.candidate_weights()
+            for i, rows in enumerate(channels.split(sizes)):
+                pieces.append(weights[i].index_select(0, rows) if counts[i] else None)
+            if fold:
+                pieces = [
+                    None if w is None else w * s[:, None, None, None]
+                    for w, s in zip(pieces, scale.split(sizes))
+                ]
+        outs = []
         in_per_conv_group = self.in_channels // self.groups
         out_per_conv_group = self.out_channels // self.groups
-        weights, pieces, order = self.candidate_weights(), [], []
-        for i in torch.unique(drawn).tolist():
-            chosen = torch.nonzero(drawn == i).flatten()
-            channels = chosen[:, None] * per_group + torch.arange(per_group, device=chosen.device)
-            channels = channels.flatten()
-            scale = 1.0 + soft[chosen, i] - soft[chosen, i].detach()
-            w = weights[i].index_select(0, channels)
-            w = w * scale.repeat_interleave(per_group).to(w.dtype)[:, None, None, None]
+        for i, (w, rows) in enumerate(zip(pieces, channels.split(sizes))):
+            if not counts[i]:
+                continue
             inp, groups = x, self.groups
             if self.groups > 1:  # the conv groups the chosen channels lie in (groups align)
-                conv_groups = torch.unique(channels // out_per_conv_group)
+                conv_groups = torch.unique(rows // out_per_conv_group)
                 inputs = conv_groups[:, None] * in_per_conv_group + torch.arange(
-                    in_per_conv_group, device=channels.device
+                    in_per_conv_group, device=rows.device
                 )
                 inp, groups = x.index_select(1, inputs.flatten()), len(conv_groups)
             d = self.candidates[i]
-            pieces.append(F.conv2d(inp, w, None, self.stride, d, d, groups))
-            order.append(channels)
-        out = torch.cat(pieces, dim=1)
-        if len(pieces) > 1:
-            out = out.index_select(1, torch.argsort(torch.cat(order)))
+            outs.append(F.conv2d(inp, w, None, self.stride, d, d, groups))
+        out = torch.cat(outs, dim=1) if len(outs) > 1 else outs[0]
+        if not fold:
+            out = out * scale[None, :, None, None]
+        if len(outs) > 1:  # back to channel order
+            out = out.index_select(1, torch.argsort(channels))
         return out
 
     def mixing_weights(self):

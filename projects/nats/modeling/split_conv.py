@@ -124,6 +124,9 @@ class SplitDilationConv(Conv2d):
 
     # CPU inference: the slices read one oneDNN-blocked copy of the input (False: never).
     share_blocked_input = True
+    # ... when there are at least this many sub-convs; with fewer, the blocked copy's two
+    # conversions cost more than the plain convs' own (benchmarks/bench_dilated_conv.py)
+    min_pieces_to_share = 3
 
     def __init__(
         self,
@@ -215,9 +218,11 @@ class SplitDilationConv(Conv2d):
 
     def _shares_blocked_input(self, x) -> bool:
         """CPU float32 NCHW inference through oneDNN, not traced (tracing must record stock
-        convs, for fvcore and export), with whole-input slices (``groups == 1``)."""
+        convs, for fvcore and export), with whole-input slices (``groups == 1``) and at least
+        ``min_pieces_to_share`` of them."""
         return (
             self.share_blocked_input
+            and len(self.pieces) >= self.min_pieces_to_share
             and self.groups == 1
             and x.device.type == "cpu"
             and x.dtype == self.weight.dtype == torch.float32
