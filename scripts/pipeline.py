@@ -20,15 +20,28 @@ sys.path.insert(0, ROOT)
 
 from projects.nats.atomic import atomic_open  # noqa: E402
 
-SEARCH_CONFIG = "configs/Demo/search_shapes_R_50_FPN_G16.yaml"
-BASELINE_CONFIG = "configs/Demo/faster_rcnn_R_50_FPN_shapes.yaml"
-NATS_CONFIG = "configs/Demo/faster_rcnn_R_50_FPN_nats_shapes.yaml"
-STANDIN_BASE = "configs/Demo/Base-Demo-RCNN-FPN.yaml"
+# The configs of a pipeline: the old shapes task (the first demo, its 5-seed experiment) and the
+# test bed (configs/TestBed/: the main job since the test bed was calibrated).
+DEMO_CONFIGS = {
+    "search": "configs/Demo/search_shapes_R_50_FPN_G16.yaml",
+    "baseline": "configs/Demo/faster_rcnn_R_50_FPN_shapes.yaml",
+    "nats": "configs/Demo/faster_rcnn_R_50_FPN_nats_shapes.yaml",
+    "standin": "configs/Demo/Base-Demo-RCNN-FPN.yaml",
+}
+TESTBED_CONFIGS = {
+    "search": "configs/TestBed/search_testbed_R_50_FPN_G16.yaml",
+    "baseline": "configs/TestBed/faster_rcnn_R_50_FPN_testbed.yaml",
+    "nats": "configs/TestBed/faster_rcnn_R_50_FPN_nats_testbed.yaml",
+    "standin": "configs/TestBed/Base-TestBed-RCNN-FPN.yaml",
+}
+SEARCH_CONFIG = DEMO_CONFIGS["search"]
+STANDIN_BASE = DEMO_CONFIGS["standin"]
 AP_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 MODELS = ("baseline", "nats", "random")
+FIXED = "best_fixed"  # the summary's name of the fixed (calibration panel) architecture
 
 
-def _stage(out_dir, title, args):
+def run_stage(out_dir, title, args):
     """Run ``args`` with this Python from the repository root unless ``out_dir`` completed."""
     marker = os.path.join(out_dir, "stage.json")
     if os.path.isfile(marker):
@@ -56,7 +69,7 @@ def _final_metrics(output_dir):
     return {k: evals[-1][f"bbox/{k}"] for k in AP_KEYS}
 
 
-def standin_weights(*, opts=(), cache_dir=None, training=None):
+def standin_weights(*, opts=(), cache_dir=None, training=None, config=STANDIN_BASE):
     """Pretrain (or reuse) the stand-in for the demo's trunk; its path and held-out accuracy.
     Its metrics.json (the training curve) and standin.json are kept beside it, in the cache."""
     from detectron2.config import get_cfg
@@ -69,7 +82,7 @@ def standin_weights(*, opts=(), cache_dir=None, training=None):
     setup_logger()
     cfg = get_cfg()
     add_nats_config(cfg)
-    cfg.merge_from_file(os.path.join(ROOT, STANDIN_BASE))
+    cfg.merge_from_file(os.path.join(ROOT, config))
     cfg.merge_from_list(list(opts))
     path = ensure_standin_checkpoint(cfg, cache_dir=cache_dir, **(training or {}))
     with open(os.path.join(os.path.dirname(path), "standin.json")) as f:
@@ -91,6 +104,43 @@ def stage_intensities(architecture_file):
         total = sum(counts.values())
         cands = arch.candidates[stage]
         out[stage] = {f"{dh}x{dw}": counts.get(f"{dh}x{dw}", 0) / total for dh, dw in cands}
+    return out
+
+
+def mean_dilation(intensities):
+    """Per stage, the sum over genotypes of I^g x sqrt(dh x dw) (1: every channel at dilation 1)."""
+    out = {}
+    for stage, shares in intensities.items():
+        out[stage] = sum(
+            share * math.sqrt(int(k.split("x")[0]) * int(k.split("x")[1]))
+            for k, share in shares.items()
+        )
+    return out
+
+
+def direction_check(searched, fixed, candidates):
+    """Per stage: did the search move the mean dilation from the uniform start (every candidate
+    equally likely) towards the fixed architecture's?
+
+    Args:
+        searched, fixed (dict): per stage, the mean dilation (:func:`mean_dilation`).
+        candidates (dict): per stage, the candidate keys ``"dhxdw"`` (the uniform start).
+
+    Returns:
+        dict: per stage ``{"uniform", "searched", "fixed", "toward_fixed"}``; ``toward_fixed``
+        is None where the fixed architecture's mean dilation equals the uniform one.
+    """
+    out = {}
+    for stage, value in searched.items():
+        uniform = mean_dilation({stage: {k: 1 / len(candidates[stage]) for k in candidates[stage]}})
+        uniform, target = uniform[stage], fixed[stage]
+        toward = None if target == uniform else (value - uniform) * (target - uniform) > 0
+        out[stage] = {
+            "uniform": uniform,
+            "searched": value,
+            "fixed": target,
+            "toward_fixed": toward,
+        }
     return out
 
 
@@ -127,6 +177,8 @@ def run_pipeline(
     standin_training=None,
     standin_cache=None,
     models=MODELS,
+    configs=DEMO_CONFIGS,
+    fixed_architecture=None,
 ):
     """Run (or finish) every stage into ``out`` and return the summary (also written there).
 
@@ -144,6 +196,11 @@ def run_pipeline(
         standin_cache (str or None): the stand-in's cache folder; None: the default.
         models (tuple[str]): which of ``MODELS`` to retrain (e.g. only "nats" to judge a search
             setting against runs that have the others); the random draw only with "random".
+        configs (dict): the "search", "baseline", "nats" and "standin" config files
+            (``DEMO_CONFIGS``, ``TESTBED_CONFIGS``).
+        fixed_architecture (str or None): an architecture file (the test bed's best panel
+            architecture) retrained as a fourth model, ``best_fixed``, with the NATS config; the
+            summary's ``direction`` then says per stage whether the search moved towards it.
 
     Returns:
         dict: ``summary.json``'s content.
@@ -155,43 +212,49 @@ def run_pipeline(
         opts=opts,
         cache_dir=standin_cache,
         training=standin_training,
+        config=configs["standin"],
     )
     times["standin"] = time.perf_counter() - start
     print(f"=== ImageNet stand-in: {weights} (held-out accuracy {accuracy:.3f})", flush=True)
     common = ["MODEL.WEIGHTS", weights, "SEED", str(seed), *opts]
     test = ["DATASETS.TEST", repr(tuple(test_datasets))] if test_datasets else []
-    dirs = {k: os.path.join(out, k) for k in ("search", *MODELS, "scratch")}
+    dirs = {k: os.path.join(out, k) for k in ("search", *MODELS, FIXED, "scratch")}
     arch_file = {
         "nats": os.path.join(dirs["search"], "architecture.json"),
         "random": os.path.join(dirs["random"], "architecture.json"),
     }
-    times["search"] = _stage(
+    times["search"] = run_stage(
         dirs["search"],
         "search",
-        ["search_net.py", "--config-file", SEARCH_CONFIG, "--resume", "OUTPUT_DIR", dirs["search"]]
+        ["search_net.py", "--config-file", configs["search"], "--resume"]
+        + ["OUTPUT_DIR", dirs["search"]]
         + common
         + list(search_opts),
     )
     if "random" in models:
-        times["random_architecture"] = _stage(
+        times["random_architecture"] = run_stage(
             os.path.join(dirs["random"], "draw"),
             "random architecture",
-            ["tools/make_random_architecture.py", "--config-file", SEARCH_CONFIG]
+            ["tools/make_random_architecture.py", "--config-file", configs["search"]]
             + ["--seed", str(seed), "--output", arch_file["random"], *opts, *search_opts],
         )
     else:
         del arch_file["random"]
+    nats_config = configs["nats"]
     retrain = {
-        "baseline": (BASELINE_CONFIG, common),
-        "nats": (NATS_CONFIG, common + ["MODEL.NATS.ARCHITECTURE", arch_file["nats"]]),
-        "random": (NATS_CONFIG, common + ["MODEL.NATS.ARCHITECTURE", arch_file.get("random")]),
+        "baseline": (configs["baseline"], common),
+        "nats": (nats_config, common + ["MODEL.NATS.ARCHITECTURE", arch_file["nats"]]),
+        "random": (nats_config, common + ["MODEL.NATS.ARCHITECTURE", arch_file.get("random")]),
     }
     retrain = {k: v for k, v in retrain.items() if k in models}
+    if fixed_architecture:
+        arch_file[FIXED] = fixed_architecture
+        retrain[FIXED] = (nats_config, common + ["MODEL.NATS.ARCHITECTURE", fixed_architecture])
     if scratch_baseline:
         scratch = common + ["MODEL.WEIGHTS", "", "MODEL.RESNETS.NORM", "BN"]
-        retrain["scratch"] = (BASELINE_CONFIG, scratch + ["MODEL.BACKBONE.FREEZE_AT", "0"])
+        retrain["scratch"] = (configs["baseline"], scratch + ["MODEL.BACKBONE.FREEZE_AT", "0"])
     for name, (config, opts) in retrain.items():
-        times[name] = _stage(
+        times[name] = run_stage(
             dirs[name],
             f"retrain + evaluate: {name}",
             ["train_net.py", "--config-file", config, "--resume", "OUTPUT_DIR", dirs[name]]
@@ -203,7 +266,7 @@ def run_pipeline(
     for name in retrain:
         config, final = (os.path.join(dirs[name], f) for f in ("config.yaml", "model_final.pth"))
         panels += ["--panel", f"{name}:{config}:{final}"]
-    times["erf"] = _stage(
+    times["erf"] = run_stage(
         os.path.join(out, "erf"),
         "effective receptive fields",
         ["visualize_erf.py", "--output", erf_png] + panels,
@@ -231,9 +294,20 @@ def run_pipeline(
         }
     summary = {
         "seed": seed,
+        "configs": dict(configs),
         "standin": {"weights": weights, "val_accuracy": accuracy},
         "search": search,
         "random_intensities": intensities.get("random"),
+        "fixed_intensities": intensities.get(FIXED),
+        "direction": (
+            direction_check(
+                mean_dilation(intensities["nats"]),
+                mean_dilation(intensities[FIXED]),
+                {s: list(v) for s, v in intensities["nats"].items()},
+            )
+            if FIXED in intensities
+            else None
+        ),
         "models": models,
         "seconds": {**times, "total": sum(times.values())},
     }
@@ -259,6 +333,16 @@ def summary_markdown(summary):
             f"| {stage} | {row['num_candidates']} | {row['ln_K']:.3f} | {first} | "
             f"{row['entropy_last']:.3f} | {stable} | {share} |"
         )
+    if summary.get("direction"):
+        lines += ["", "## Direction: the search's mean dilation (sum of I^g x sqrt(dh x dw))", ""]
+        lines.append("| stage | uniform start | searched | best fixed | moved towards it |")
+        lines.append("|---|---|---|---|---|")
+        for stage, d in summary["direction"].items():
+            toward = {True: "yes", False: "no", None: "-"}[d["toward_fixed"]]
+            lines.append(
+                f"| {stage} | {d['uniform']:.2f} | {d['searched']:.2f} | {d['fixed']:.2f} | "
+                f"{toward} |"
+            )
     lines += ["", "## Retraining (one budget, same stand-in weights and seed)", ""]
     lines.append("| model | " + " | ".join(AP_KEYS) + " | params | backbone GFLOPs | time (s) |")
     lines.append("|---|" + "---|" * (len(AP_KEYS) + 3))

@@ -4,8 +4,11 @@ Images of filled polygons of several classes on textured backgrounds, with objec
 most of the image (scale variety is what dilation search is about). Three splits follow the
 paper's protocol: ``nats_shapes_train`` (weight steps), ``nats_shapes_arch`` (architecture
 steps) and ``nats_shapes_val`` (evaluation; never trained on, never used to choose a setting);
-``nats_shapes_dev`` (its own seed) is where settings are chosen. A split is generated on first use
-into ``$NATS_DATA_CACHE`` (default ``~/.cache/nats_d2``), atomically, and reused afterwards.
+``nats_shapes_dev`` (its own seed) is where settings are chosen. The test bed's two variants with
+planted answers (``variants.py``: ``large``, ``small``) have the same four splits each,
+``nats_large_{train,arch,dev,val}`` and ``nats_small_{train,arch,dev,val}``, on 128x128 images. A
+split is generated on first use into ``$NATS_DATA_CACHE`` (default ``~/.cache/nats_d2``),
+atomically, and reused afterwards.
 """
 
 import json
@@ -20,9 +23,13 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets import load_coco_json
 from PIL import Image, ImageDraw
 
+from .variants import TRIED, VARIANTS, design_of, make_variant_image
+
 __all__ = [
     "SHAPE_CLASSES",
     "BUILTIN_SPLITS",
+    "VARIANT_SPLITS",
+    "VARIANT_IMAGE_SIZE",
     "generate_shapes",
     "register_nats_shapes",
     "shapes_cache_dir",
@@ -43,6 +50,14 @@ BUILTIN_SPLITS = {
     "nats_shapes_dev": (4, 150),
 }
 DEFAULT_IMAGE_SIZE = (256, 320)  # (height, width)
+# The test bed's variants: name -> (variant, split seed, number of images); seeds of their own.
+VARIANT_SPLITS = {
+    f"nats_{variant}_{split}": (variant, seed, num)
+    for variant, base in (("large", 20), ("small", 30))
+    for split, seed, num in (("train", 1, 600), ("arch", 2, 200), ("val", 3, 300), ("dev", 4, 200))
+    for seed in (base + seed,)
+}
+VARIANT_IMAGE_SIZE = (128, 128)
 MIN_OBJECT_SIZE = 8
 
 
@@ -134,7 +149,7 @@ def _make_image(rng, height, width, image_id, first_ann_id):
     return image, anns
 
 
-def generate_shapes(out_dir, *, num_images, seed, image_size=DEFAULT_IMAGE_SIZE):
+def generate_shapes(out_dir, *, num_images, seed, image_size=DEFAULT_IMAGE_SIZE, variant=None):
     """Write ``num_images`` images and ``annotations.json`` (COCO format) into ``out_dir``.
 
     Deterministic: the same arguments give the same files. Images are ``images/000001.png``...
@@ -146,32 +161,51 @@ def generate_shapes(out_dir, *, num_images, seed, image_size=DEFAULT_IMAGE_SIZE)
         num_images (int): the number of images.
         seed (int): the seed of the NumPy RNG that draws backgrounds and objects.
         image_size (tuple[int, int]): (height, width) of every image, in pixels.
+        variant (str or None): None for the mixed-size ``nats_shapes`` images, else one of the
+            test bed's ``variants.VARIANTS`` ("large", "small").
     """
+    if variant is not None and variant not in VARIANTS + TRIED:
+        raise ValueError(f"shapes variant {variant!r} unknown; accepted: None, {VARIANTS + TRIED}")
     height, width = image_size
     rng = np.random.RandomState(seed)
     image_dir = os.path.join(out_dir, "images")
     os.makedirs(image_dir, exist_ok=True)
     images, annotations = [], []
     for image_id in range(1, num_images + 1):
-        image, anns = _make_image(rng, height, width, image_id, len(annotations) + 1)
+        if variant is None:
+            image, anns = _make_image(rng, height, width, image_id, len(annotations) + 1)
+        else:
+            image = _background(rng, height, width)
+            anns = make_variant_image(
+                variant,
+                rng,
+                image,
+                image_id,
+                len(annotations) + 1,
+                classes=SHAPE_CLASSES,
+                polygon=_polygon,
+                area=_polygon_area,
+            )
         file_name = f"{image_id:06d}.png"
         image.save(os.path.join(image_dir, file_name))
         images.append({"id": image_id, "file_name": file_name, "height": height, "width": width})
         annotations.extend(anns)
     categories = [{"id": i + 1, "name": n} for i, n in enumerate(SHAPE_CLASSES)]
     coco = {"images": images, "annotations": annotations, "categories": categories}
-    coco["info"] = {"description": f"NATS shapes v{GENERATOR_VERSION}, seed {seed}"}
+    kind = "" if variant is None else f", variant {variant}"
+    coco["info"] = {"description": f"NATS shapes v{GENERATOR_VERSION}{kind}, seed {seed}"}
     with open(os.path.join(out_dir, "annotations.json"), "w") as f:
         json.dump(coco, f)
 
 
-def _split_dir(num_images, seed, image_size):
+def _split_dir(num_images, seed, image_size, variant=None):
     h, w = image_size
-    name = f"shapes_v{GENERATOR_VERSION}_n{num_images}_{h}x{w}_seed{seed}"
+    kind = "" if variant is None else f"{design_of(variant)}_"
+    name = f"shapes_v{GENERATOR_VERSION}_{kind}n{num_images}_{h}x{w}_seed{seed}"
     return os.path.join(shapes_cache_dir(), name)
 
 
-def ensure_shapes_generated(num_images, seed, image_size=DEFAULT_IMAGE_SIZE):
+def ensure_shapes_generated(num_images, seed, image_size=DEFAULT_IMAGE_SIZE, variant=None):
     """Return the split's folder, generating it first (into a temp folder, then renamed).
 
     The folder, under :func:`shapes_cache_dir`, is named by the generator version,
@@ -182,11 +216,12 @@ def ensure_shapes_generated(num_images, seed, image_size=DEFAULT_IMAGE_SIZE):
         num_images (int): the number of images of the split.
         seed (int): the split's seed (see :func:`generate_shapes`).
         image_size (tuple[int, int]): (height, width) of the images, in pixels.
+        variant (str or None): the test bed's variant (see :func:`generate_shapes`).
 
     Returns:
         str: the folder, holding ``annotations.json`` and ``images/``.
     """
-    final = _split_dir(num_images, seed, image_size)
+    final = _split_dir(num_images, seed, image_size, variant)
     if os.path.exists(os.path.join(final, "annotations.json")):
         return final
     root = os.path.dirname(final)
@@ -194,7 +229,9 @@ def ensure_shapes_generated(num_images, seed, image_size=DEFAULT_IMAGE_SIZE):
     logger.info(f"Generating NATS shapes ({num_images} images, seed {seed}) into {final} ...")
     tmp = tempfile.mkdtemp(prefix=".tmp-", dir=root)
     try:
-        generate_shapes(tmp, num_images=num_images, seed=seed, image_size=image_size)
+        generate_shapes(
+            tmp, num_images=num_images, seed=seed, image_size=image_size, variant=variant
+        )
         os.rename(tmp, final)
     except OSError:
         if not os.path.exists(os.path.join(final, "annotations.json")):
@@ -205,7 +242,7 @@ def ensure_shapes_generated(num_images, seed, image_size=DEFAULT_IMAGE_SIZE):
     return final
 
 
-def register_nats_shapes(name, *, num_images, seed, image_size=DEFAULT_IMAGE_SIZE):
+def register_nats_shapes(name, *, num_images, seed, image_size=DEFAULT_IMAGE_SIZE, variant=None):
     """Register a shapes split in Detectron2's catalogs; files are generated on first use.
 
     The built-in splits use this; tests call it with small ``num_images``/``image_size``. The
@@ -218,11 +255,15 @@ def register_nats_shapes(name, *, num_images, seed, image_size=DEFAULT_IMAGE_SIZ
         num_images (int): the number of images of the split.
         seed (int): the split's seed (see :func:`generate_shapes`).
         image_size (tuple[int, int]): (height, width) of the images, in pixels.
+        variant (str or None): the test bed's variant (see :func:`generate_shapes`).
     """
-    folder = _split_dir(num_images, seed, image_size)
+    folder = _split_dir(num_images, seed, image_size, variant)
+    generation = dict(num_images=num_images, seed=seed, image_size=tuple(image_size))
+    if variant is not None:
+        generation["variant"] = variant
 
     def load():
-        ensure_shapes_generated(num_images, seed, image_size)
+        ensure_shapes_generated(**generation)
         return load_coco_json(os.path.join(folder, "annotations.json"), folder + "/images", name)
 
     DatasetCatalog.register(name, load)
@@ -231,7 +272,7 @@ def register_nats_shapes(name, *, num_images, seed, image_size=DEFAULT_IMAGE_SIZ
         image_root=os.path.join(folder, "images"),
         evaluator_type="coco",
         thing_classes=list(SHAPE_CLASSES),
-        nats_shapes=dict(num_images=num_images, seed=seed, image_size=tuple(image_size)),
+        nats_shapes=generation,
     )
 
 
@@ -239,6 +280,15 @@ def _register_builtin():
     for name, (seed, num_images) in BUILTIN_SPLITS.items():
         if name not in DatasetCatalog.list():
             register_nats_shapes(name, num_images=num_images, seed=seed)
+    for name, (variant, seed, num_images) in VARIANT_SPLITS.items():
+        if name not in DatasetCatalog.list():
+            register_nats_shapes(
+                name,
+                num_images=num_images,
+                seed=seed,
+                image_size=VARIANT_IMAGE_SIZE,
+                variant=variant,
+            )
 
 
 _register_builtin()

@@ -1,0 +1,209 @@
+"""The test bed's task variants: shapes datasets whose best dilations are planted by design.
+
+Both variants keep the four shape classes of ``nats_shapes`` and its textured backgrounds, on small
+square images (the test bed's laptop scale); they differ in what a large receptive field is worth:
+
+* ``large`` (design ``large_context``): an object's class is decided by context beyond its box.
+  Each annotated object is a plain square token (``CONTEXT_TOKEN`` px; one colour for every token
+  of an image), ringed ``CONTEXT_RADIUS`` px away by satellites whose shape is the token's class:
+  only a receptive field reaching past the box tells the class.
+* ``small`` (design ``small_dense``): many small filled shapes (``SMALL_SIZES`` px) placed
+  densely (``SMALL_GAP`` px apart at least), where a large receptive field mixes neighbours and a
+  dilated kernel skips over whole objects.
+* ``large_outline`` (tried first, dropped): large thin outlines (``LARGE_SIZES`` of the side)
+  among clutter strokes of the same width, the class decided by the outline's global shape.
+
+Every object is annotated as in ``nats_shapes`` (box, area, polygon, shape class). Each variant has
+its own splits and seeds (``projects.nats.data.shapes.VARIANT_SPLITS``); the designs tried while
+the test bed was calibrated are listed in ``benchmarks/README.md``.
+"""
+
+import math
+
+import numpy as np
+from PIL import ImageDraw
+
+__all__ = [
+    "VARIANTS",
+    "DESIGNS",
+    "TRIED",
+    "CONTEXT_COUNT",
+    "CONTEXT_TOKEN",
+    "LARGE_SIZES",
+    "SMALL_SIZES",
+    "SMALL_GAP",
+    "design_of",
+    "make_variant_image",
+]
+
+LARGE_SIZES = (0.35, 0.9)  # object size range, as fractions of the shorter image side
+LARGE_STROKE = 2  # outline and clutter stroke width, px
+LARGE_COUNT = (1, 3)  # objects per image, inclusive
+LARGE_CLUTTER = (4, 10)  # clutter strokes per image, inclusive
+CONTEXT_TOKEN = (10.0, 16.0)  # token side, px (an axis-aligned square, the annotated object)
+CONTEXT_RADIUS = (26.0, 40.0)  # distance of the ring of satellites from the token's centre, px
+CONTEXT_SATELLITE = 9.0  # satellite size, px
+CONTEXT_SATELLITES = (5, 8)  # satellites per ring, inclusive
+CONTEXT_COUNT = (1, 2)  # tokens per image, inclusive
+SMALL_SIZES = (6.0, 14.0)  # object size range, px
+SMALL_COUNT = (8, 24)  # objects per image, inclusive
+SMALL_GAP = 2.0  # smallest distance between two small objects' boxes, px
+VARIANTS = ("large", "small")
+# Every design tried for a variant (benchmarks/README.md), generatable by name; the variant's
+# registered splits use DESIGNS[variant].
+DESIGNS = {"large": "large_context", "small": "small_dense"}
+TRIED = ("large_outline", "large_context", "small_dense")
+
+
+def _annotation(xy, kind_id, image_id, ann_id, area):
+    x0, y0 = float(xy[:, 0].min()), float(xy[:, 1].min())
+    x1, y1 = float(xy[:, 0].max()), float(xy[:, 1].max())
+    return {
+        "id": ann_id,
+        "image_id": image_id,
+        "category_id": kind_id + 1,
+        "bbox": [x0, y0, round(x1 - x0, 2), round(y1 - y0, 2)],
+        "area": round(area, 2),
+        "segmentation": [[float(v) for v in xy.reshape(-1)]],
+        "iscrowd": 0,
+    }
+
+
+def _box(xy):
+    return (xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max())
+
+
+def _inside(box, height, width, margin=0.0):
+    return (
+        box[0] >= margin
+        and box[1] >= margin
+        and box[2] <= width - margin
+        and box[3] <= height - margin
+    )
+
+
+def _apart(a, b, gap):
+    """Whether boxes ``a`` and ``b`` are at least ``gap`` apart along some axis."""
+    return a[2] + gap <= b[0] or b[2] + gap <= a[0] or a[3] + gap <= b[1] or b[3] + gap <= a[1]
+
+
+def _colour(rng):
+    return tuple(int(v) for v in rng.randint(0, 256, size=3))
+
+
+def _large_image(rng, image, image_id, first_ann_id, classes, polygon, polygon_area):
+    width, height = image.size
+    draw = ImageDraw.Draw(image)
+    side = min(height, width)
+    lo, hi = (f * side for f in LARGE_SIZES)
+    for _ in range(rng.randint(LARGE_CLUTTER[0], LARGE_CLUTTER[1] + 1)):
+        length = rng.uniform(0.1, 0.3) * side
+        x0, y0, angle = rng.uniform(0, width), rng.uniform(0, height), rng.uniform(0, math.pi)
+        x1, y1 = x0 + length * math.cos(angle), y0 + length * math.sin(angle)
+        draw.line([(x0, y0), (x1, y1)], fill=_colour(rng), width=LARGE_STROKE)
+    anns, boxes = [], []
+    count = rng.randint(LARGE_COUNT[0], LARGE_COUNT[1] + 1)
+    for size in sorted(rng.uniform(lo, hi, size=count), reverse=True):
+        kind_id = int(rng.randint(len(classes)))
+        for _ in range(30):  # outlines may cross clutter, not each other's boxes much
+            cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+            xy = np.round(polygon(classes[kind_id], cx, cy, size, rng.uniform(0, math.pi), rng), 2)
+            box = _box(xy)
+            if _inside(box, height, width, margin=1.0) and all(
+                _apart(box, b, -0.25 * size) for b in boxes
+            ):
+                break
+        else:
+            continue
+        points = [tuple(p) for p in xy]
+        draw.line(points + points[:1], fill=_colour(rng), width=LARGE_STROKE, joint="curve")
+        boxes.append(box)
+        anns.append(_annotation(xy, kind_id, image_id, first_ann_id + len(anns), polygon_area(xy)))
+    return anns
+
+
+def _context_image(rng, image, image_id, first_ann_id, classes, polygon, polygon_area):
+    """Tokens whose class is the shape of the satellites that ring them, outside their box."""
+    width, height = image.size
+    draw = ImageDraw.Draw(image)
+    anns, rings = [], []
+    token_colour = _colour(rng)  # one token look per image: the token itself says nothing
+    for _ in range(rng.randint(CONTEXT_COUNT[0], CONTEXT_COUNT[1] + 1)):
+        size = rng.uniform(*CONTEXT_TOKEN)
+        radius = rng.uniform(*CONTEXT_RADIUS)
+        reach = radius + CONTEXT_SATELLITE / 2 + 1
+        for _ in range(30):  # whole rings inside the image, rings apart
+            cx, cy = rng.uniform(reach, width - reach), rng.uniform(reach, height - reach)
+            if all(math.hypot(cx - x, cy - y) > reach + r + 2 for x, y, r in rings):
+                break
+        else:
+            continue
+        kind_id = int(rng.randint(len(classes)))
+        count = rng.randint(CONTEXT_SATELLITES[0], CONTEXT_SATELLITES[1] + 1)
+        phase = rng.uniform(0, 2 * math.pi)
+        for k in range(count):
+            t = phase + 2 * math.pi * k / count
+            sx, sy = cx + radius * math.cos(t), cy + radius * math.sin(t)
+            xy = polygon(classes[kind_id], sx, sy, CONTEXT_SATELLITE, rng.uniform(0, math.pi), rng)
+            draw.polygon([tuple(p) for p in xy], fill=_colour(rng))
+        half = size / 2
+        xy = np.array([(cx - half, cy - half), (cx + half, cy - half)])
+        xy = np.round(np.vstack([xy, [(cx + half, cy + half), (cx - half, cy + half)]]), 2)
+        draw.polygon([tuple(p) for p in xy], fill=token_colour)
+        rings.append((cx, cy, reach))
+        anns.append(_annotation(xy, kind_id, image_id, first_ann_id + len(anns), polygon_area(xy)))
+    return anns
+
+
+def _small_image(rng, image, image_id, first_ann_id, classes, polygon, polygon_area):
+    width, height = image.size
+    draw = ImageDraw.Draw(image)
+    anns, boxes = [], []
+    count = rng.randint(SMALL_COUNT[0], SMALL_COUNT[1] + 1)
+    sizes = np.exp(rng.uniform(math.log(SMALL_SIZES[0]), math.log(SMALL_SIZES[1]), size=count))
+    for size in sizes:
+        kind_id = int(rng.randint(len(classes)))
+        for _ in range(30):  # rejection sampling: dense, but never touching
+            cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+            xy = np.round(polygon(classes[kind_id], cx, cy, size, rng.uniform(0, math.pi), rng), 2)
+            box = _box(xy)
+            if _inside(box, height, width) and all(_apart(box, b, SMALL_GAP) for b in boxes):
+                break
+        else:
+            continue
+        draw.polygon([tuple(p) for p in xy], fill=_colour(rng))
+        boxes.append(box)
+        anns.append(_annotation(xy, kind_id, image_id, first_ann_id + len(anns), polygon_area(xy)))
+    return anns
+
+
+def design_of(variant):
+    """The design a variant name stands for (a tried design's name stands for itself)."""
+    return DESIGNS.get(variant, variant)
+
+
+def make_variant_image(variant, rng, image, image_id, first_ann_id, *, classes, polygon, area):
+    """Draw one image's objects of ``variant`` onto ``image`` (a background) and annotate them.
+
+    Args:
+        variant (str): one of ``VARIANTS``.
+        rng (np.random.RandomState): draws every object.
+        image (PIL.Image.Image): the background, drawn on in place.
+        image_id (int): the COCO id of the image.
+        first_ann_id (int): the COCO id of its first annotation.
+        classes (tuple[str]): the shape classes (category ``i + 1`` is ``classes[i]``).
+        polygon (callable): ``polygon(kind, cx, cy, size, angle, rng)`` -> vertices ``(N, 2)``.
+        area (callable): a polygon's area from its vertices.
+
+    Returns:
+        list[dict]: COCO annotations, ids from ``first_ann_id``.
+    """
+    makers = {
+        "large_outline": _large_image,
+        "large_context": _context_image,
+        "small_dense": _small_image,
+    }
+    design = DESIGNS.get(variant, variant)
+    if design not in makers:
+        raise ValueError(f"shapes variant {variant!r} unknown; accepted: {VARIANTS + TRIED}")
+    return makers[design](rng, image, image_id, first_ann_id, classes, polygon, area)

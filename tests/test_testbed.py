@@ -1,0 +1,176 @@
+"""The test bed: its two task variants (deterministic, boxes inside, sizes as documented), its
+registered splits (the old nats_shapes_* unchanged), and the calibration panel's files."""
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+from detectron2.config import get_cfg
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from PIL import Image
+
+from projects.nats import add_nats_config
+from projects.nats.architecture import PANEL, fixed_architecture, load_architecture
+from projects.nats.config import check_train_config
+from projects.nats.data import generate_shapes
+from projects.nats.data import shapes as shapes_module
+from projects.nats.data.variants import (
+    CONTEXT_COUNT,
+    CONTEXT_TOKEN,
+    LARGE_COUNT,
+    LARGE_SIZES,
+    SMALL_COUNT,
+    SMALL_GAP,
+    SMALL_SIZES,
+)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+SIZE = (128, 128)
+
+
+def _generate(tmp_path, name, variant, seed=5, n=12):
+    out = tmp_path / name
+    generate_shapes(os.fspath(out), num_images=n, seed=seed, image_size=SIZE, variant=variant)
+    return out, json.loads((out / "annotations.json").read_text())
+
+
+@pytest.mark.parametrize("variant", ["large", "small"])
+def test_variants_are_deterministic_by_seed(tmp_path, variant):
+    (a, ja), (b, jb) = _generate(tmp_path, "a", variant), _generate(tmp_path, "b", variant)
+    assert ja == jb
+    for f in sorted(os.listdir(a / "images")):
+        assert np.array_equal(
+            np.asarray(Image.open(a / "images" / f)), np.asarray(Image.open(b / "images" / f))
+        )
+    _, jc = _generate(tmp_path, "c", variant, seed=6)
+    assert jc["annotations"] != ja["annotations"]
+
+
+@pytest.mark.parametrize("variant", ["large", "small"])
+def test_variant_boxes_inside_images_and_classes_valid(tmp_path, variant):
+    _, coco = _generate(tmp_path, "v", variant, n=20)
+    assert coco["annotations"], "no objects"
+    for ann in coco["annotations"]:
+        x, y, w, h = ann["bbox"]
+        assert x >= 0 and y >= 0 and x + w <= SIZE[1] + 1e-6 and y + h <= SIZE[0] + 1e-6
+        assert w > 0 and h > 0 and ann["category_id"] in (1, 2, 3, 4)
+    assert len({a["id"] for a in coco["annotations"]}) == len(coco["annotations"])
+
+
+def test_large_variant_tokens_look_alike_and_sizes_as_documented(tmp_path):
+    out, coco = _generate(tmp_path, "large", "large", n=30)
+    by_image = {}
+    for a in coco["annotations"]:
+        x, y, w, h = a["bbox"]
+        assert abs(w - h) < 0.02 and CONTEXT_TOKEN[0] - 0.02 <= w <= CONTEXT_TOKEN[1] + 0.02
+        by_image.setdefault(a["image_id"], []).append(a)
+    assert max(len(v) for v in by_image.values()) <= CONTEXT_COUNT[1]
+    assert len(coco["annotations"]) >= 30 * CONTEXT_COUNT[0] * 0.9
+    classes = {a["category_id"] for a in coco["annotations"]}
+    assert len(classes) == 4
+    for image_id, anns in by_image.items():  # what decides the class lies outside the box
+        img = np.asarray(Image.open(out / "images" / f"{image_id:06d}.png")).astype(int)
+        for a in anns:
+            x, y, w, h = (int(round(v)) for v in a["bbox"])
+            inner = img[y + 2 : y + h - 2, x + 2 : x + w - 2].reshape(-1, 3)
+            assert (inner.max(0) - inner.min(0)).max() == 0, "a token is one plain colour"
+            ring = img[max(0, y - 30) : y + h + 30, max(0, x - 30) : x + w + 30]
+            assert ring.reshape(-1, 3).std(0).max() > 20, "no satellites around the token"
+
+
+def test_large_outline_design_sizes_and_counts(tmp_path):
+    _, coco = _generate(tmp_path, "outline", "large_outline", n=30)
+    side = min(SIZE)
+    longest = [max(a["bbox"][2:]) for a in coco["annotations"]]
+    # a shape of size s spans between ~0.5 s (a flat box) and ~1.42 s (a box at 45 degrees)
+    assert min(longest) >= 0.5 * LARGE_SIZES[0] * side
+    assert max(longest) <= min(side, 1.42 * LARGE_SIZES[1] * side)
+    per_image = np.bincount([a["image_id"] for a in coco["annotations"]], minlength=31)[1:]
+    assert per_image.max() <= LARGE_COUNT[1] and per_image.mean() >= 1.0
+
+
+def test_small_variant_sizes_counts_and_gaps(tmp_path):
+    _, coco = _generate(tmp_path, "small", "small", n=20)
+    longest = [max(a["bbox"][2:]) for a in coco["annotations"]]
+    assert min(longest) >= 0.5 * SMALL_SIZES[0] and max(longest) <= 1.42 * SMALL_SIZES[1]
+    by_image = {}
+    for a in coco["annotations"]:
+        by_image.setdefault(a["image_id"], []).append(a["bbox"])
+    counts = [len(v) for v in by_image.values()]
+    assert max(counts) <= SMALL_COUNT[1] and np.mean(counts) >= 0.6 * SMALL_COUNT[0] + 4
+    for boxes in by_image.values():  # dense, but no two boxes closer than SMALL_GAP
+        for i, (x0, y0, w0, h0) in enumerate(boxes):
+            for x1, y1, w1, h1 in boxes[i + 1 :]:
+                gap_x = max(x1 - (x0 + w0), x0 - (x1 + w1))
+                gap_y = max(y1 - (y0 + h0), y0 - (y1 + h1))
+                assert max(gap_x, gap_y) >= SMALL_GAP - 1e-6
+
+
+def test_unknown_variant_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="variant 'huge' unknown; accepted"):
+        generate_shapes(os.fspath(tmp_path), num_images=1, seed=0, variant="huge")
+
+
+def test_registered_variant_splits_and_unchanged_shapes_splits():
+    for variant in ("large", "small"):
+        for split in ("train", "arch", "dev", "val"):
+            meta = MetadataCatalog.get(f"nats_{variant}_{split}")
+            assert meta.nats_shapes["variant"] == variant
+            assert tuple(meta.nats_shapes["image_size"]) == SIZE
+            assert f"nats_{variant}_{split}" in DatasetCatalog.list()
+    seeds = [s for _, s, _ in shapes_module.VARIANT_SPLITS.values()]
+    seeds += [s for s, _ in shapes_module.BUILTIN_SPLITS.values()]
+    assert len(seeds) == len(set(seeds)), "two splits share a seed"
+    meta = MetadataCatalog.get("nats_shapes_val").nats_shapes
+    assert "variant" not in meta  # the old task's folder names and files are unchanged
+    assert os.path.basename(shapes_module._split_dir(300, 3, (256, 320))).startswith(
+        "shapes_v1_n300_256x320_seed3"
+    )
+
+
+def _testbed_cfg(config="configs/TestBed/faster_rcnn_R_50_FPN_nats_testbed.yaml"):
+    cfg = get_cfg()
+    add_nats_config(cfg)
+    cfg.merge_from_file(os.path.join(ROOT, config))
+    return cfg
+
+
+@pytest.mark.parametrize("name", [*PANEL, "random_a", "random_b"])
+def test_panel_files_are_valid_and_fit_the_testbed_network(name):
+    path = os.path.join(ROOT, "configs", "TestBed", "panel", f"{name}.json")
+    arch = load_architecture(path)
+    cfg = _testbed_cfg()
+    cfg.MODEL.NATS.ARCHITECTURE = path
+    check_train_config(cfg)  # parsed, matched against the ResNet the config builds
+    rule = PANEL.get(name)
+    if rule is not None:
+        for block, b in arch.blocks.items():
+            stage_rule = rule.get(block.split(".")[0], [((1, 1), 1.0)])
+            shares = {g.dilation: g.channels / b.out_channels for g in b.genotypes}
+            assert shares == {tuple(d): s for d, s in stage_rule}, block
+
+
+def test_committed_panel_is_what_the_bench_writes(tmp_path):
+    from bench_fixed_architectures import write_panel
+
+    write_panel(os.fspath(tmp_path))
+    committed = os.path.join(ROOT, "configs", "TestBed", "panel")
+    assert sorted(os.listdir(tmp_path)) == sorted(os.listdir(committed))
+    for f in os.listdir(tmp_path):
+        with open(tmp_path / f) as a, open(os.path.join(committed, f)) as b:
+            assert json.load(a) == json.load(b), f
+
+
+def test_fixed_architecture_refuses_a_dilation_outside_the_candidates():
+    cfg = _testbed_cfg("configs/TestBed/search_testbed_R_50_FPN_G16.yaml")
+    import torch
+
+    blocks = [("res3.0", torch.zeros(4, 5), cfg.MODEL.NATS.CANDIDATES.RES3, 64)]
+    with pytest.raises(ValueError, match=r"block res3.0: dilation \(5, 5\) is not a candidate"):
+        fixed_architecture(blocks, cfg, rule={"res3": [((5, 5), 1.0)]})
+    with pytest.raises(ValueError, match="add up to"):
+        fixed_architecture(blocks, cfg, rule={"res3": [((1, 1), 0.5)]})
