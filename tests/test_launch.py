@@ -32,7 +32,6 @@ def _run(script, config, output_dir, *opts):
     for name in (train, arch):
         DatasetCatalog.get(name)  # generated here, not by both processes at once
     env = dict(os.environ, NATS_LAUNCH_SCRIPT=os.path.join(ROOT, script), OMP_NUM_THREADS="1")
-    env.pop("CUDA_VISIBLE_DEVICES", None)
     env["CUDA_VISIBLE_DEVICES"] = ""  # the CPU path even on a machine with GPUs
     cmd = [sys.executable, DRIVER, "--num-gpus", "2", "--config-file", config]
     cmd += ["OUTPUT_DIR", str(output_dir), "DATASETS.TRAIN", f"('{train}',)", *TINY, *opts]
