@@ -15,11 +15,12 @@ import logging
 import os
 
 from detectron2.config import get_cfg
-from detectron2.engine import default_argument_parser, default_setup, launch
+from detectron2.engine import default_argument_parser, default_setup
 from detectron2.utils import comm
 
 from projects.nats import add_nats_config
 from projects.nats.atomic import remove_stale_temporaries
+from projects.nats.compat.launch import launch
 from projects.nats.config import check_search_config
 from projects.nats.search import SearchTrainer
 

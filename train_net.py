@@ -18,7 +18,6 @@ from detectron2.engine import (
     default_argument_parser,
     default_setup,
     hooks,
-    launch,
 )
 from detectron2.evaluation import verify_results
 from detectron2.utils import comm
@@ -26,6 +25,7 @@ from detectron2.utils import comm
 from projects.nats import NATSCheckpointer, add_nats_config, build_coco_evaluator
 from projects.nats.atomic import remove_stale_temporaries
 from projects.nats.compat.engine import InnerTrainerState
+from projects.nats.compat.launch import launch
 from projects.nats.config import check_train_config
 from projects.nats.data.checks import load_checked_dataset_dicts
 from projects.nats.erf import build_erf_hook

@@ -6,6 +6,8 @@
   fallback of its own (v0.6, not main); with a compiled Detectron2 it is never used.
 * :mod:`.export_shim`: ``detectron2.export.TracingAdapter`` on a PyTorch without Caffe2. Where
   ``from detectron2.export import TracingAdapter`` works, it returns that class untouched.
+* :mod:`.launch`: Detectron2's ``launch`` where CUDA exists; without CUDA, ``--num-gpus N``
+  processes over gloo (v0.6's ``launch`` asserts CUDA). The scripts import it from there.
 """
 
 from .export_shim import tracing_adapter_class
