@@ -41,9 +41,9 @@ __all__ = ["SearchTrainer", "create_search_ddp_model"]
 
 logger = logging.getLogger(__name__)
 
-# An iteration with an architecture step (a second forward/backward, on the architecture batch)
-# over a weight-only one, assumed by the ETA until the first ones are timed.
-ARCH_COST = 2.0
+# Per image, an architecture step (a forward and a backward without weight gradients) over a
+# weight step, which the ETA assumes until the first architecture steps are timed.
+ARCH_STEP_COST = 0.75
 
 
 def create_search_ddp_model(model, *, find_unused_parameters=False):
@@ -267,10 +267,15 @@ class SearchTrainer(InnerTrainerState, DefaultTrainer):
 
     def build_writers(self):
         """Detectron2's writers (``default_writers``), the terminal printer's ETA counting the
-        architecture steps (:class:`~.eta.SearchMetricPrinter`)."""
+        architecture steps (:class:`~.eta.SearchMetricPrinter`; until they are timed, an
+        iteration with one costs 1 + ``ARCH_STEP_COST`` x ARCH.IMS_PER_BATCH / IMS_PER_BATCH
+        weight-only ones)."""
         writers = super().build_writers()
+        ratio = self.cfg.MODEL.NATS.SEARCH.ARCH.IMS_PER_BATCH / self.cfg.SOLVER.IMS_PER_BATCH
         printer = SearchMetricPrinter(
-            self.max_iter, arch_start_iter=self._trainer.arch_start_iter, arch_cost=ARCH_COST
+            self.max_iter,
+            arch_start_iter=self._trainer.arch_start_iter,
+            arch_cost=1 + ARCH_STEP_COST * ratio,
         )
         return [printer if isinstance(w, CommonMetricPrinter) else w for w in writers]
 
