@@ -60,8 +60,8 @@ def test_a_dilation_has_one_colour_in_every_stage():
 def test_decided_and_undecided_shades_differ(tmp_path):
     decided, logits = _arch({"res3": 20.0, "res4": 20.0, "res5": 20.0})
     undecided, flat = _arch({"res3": 0.01, "res4": 0.01, "res5": 0.01})
-    p = winning_probabilities(decided, logits)
-    q = winning_probabilities(undecided, flat)
+    p = winning_probabilities(decided, logits=logits)
+    q = winning_probabilities(undecided, logits=flat)
     assert all(np.allclose(v, 1.0) for v in p.values())
     assert np.allclose(q["res5.0"], 1 / 9, atol=1e-2) and np.allclose(q["res3.0"], 0.2, atol=1e-2)
     a = architecture_heatmap_image(decided, logits=logits, iteration=1).astype(float)
@@ -72,7 +72,7 @@ def test_decided_and_undecided_shades_differ(tmp_path):
     sat_b = (b.max(0) - b.min(0)).mean()
     assert sat_b < 0.5 * sat_a
     with pytest.raises(ValueError, match="res4.0"):
-        winning_probabilities(decided, {k: v for k, v in logits.items() if k != "res4.0"})
+        winning_probabilities(decided, logits={k: v for k, v in logits.items() if k != "res4.0"})
     path = save_architecture_heatmap(decided, str(tmp_path / "h.png"), logits=logits)
     assert Image.open(path).size[0] >= 800
 

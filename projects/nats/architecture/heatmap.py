@@ -81,7 +81,7 @@ def architecture_choices(arch):
     return out
 
 
-def winning_probabilities(arch, logits):
+def winning_probabilities(arch, *, logits):
     """Per block, each group's winning probability: the largest entry of its logits' softmax.
 
     Args:
@@ -140,7 +140,7 @@ def heatmap_cells(arch, *, logits=None):
         of :func:`architecture_choices`; a missing group (a block with fewer groups than its
         stage's widest) dark grey.
     """
-    probs = winning_probabilities(arch, logits) if logits is not None else None
+    probs = winning_probabilities(arch, logits=logits) if logits is not None else None
     out = {}
     for stage, (names, matrix) in architecture_choices(arch).items():
         cands = [tuple(c) for c in arch.candidates[stage]]
@@ -171,7 +171,7 @@ def _figure(arch, *, logits, iteration, finished, title):
     choices = architecture_choices(arch)
     if not choices:
         raise ValueError("the architecture has no searched blocks to draw")
-    probs = winning_probabilities(arch, logits) if logits is not None else None
+    probs = winning_probabilities(arch, logits=logits) if logits is not None else None
     order = sorted(choices, key=lambda s: int(s[3:]) if s[3:].isdigit() else 0)
     heights = [len(choices[s][0]) + 1.8 for s in order]
     fig = Figure(figsize=(11, 0.38 * sum(heights) + 1.6), layout="constrained")

@@ -64,7 +64,7 @@ def save_erf_figure(erfs, path, *, masses=(0.5, 0.9)):
     Args:
         erfs (dict): label -> ERF map (H, W), one panel each in a row; or label -> {feature ->
             map}, a row per label and a column per feature (the features of the first label).
-        path (str): the PNG file to write (160 px per panel; about 30 kB per noisy 512x512 map).
+        path (str): the PNG file to write (160 px per panel).
         masses (tuple[float]): the shares of the intensity whose radii (:func:`erf_radius`) are
             drawn and given in the titles, each in (0, 1].
 
