@@ -80,9 +80,8 @@ def save_erf_figure(erfs, path, *, masses=(0.5, 0.9)):
 
     rows = {k: (v if isinstance(v, dict) else {"": v}) for k, v in erfs.items()}
     features = list(next(iter(rows.values())))
-    fig = Figure(
-        figsize=(_PANEL_INCHES * len(features) + 1.3, 2.05 * len(rows) + 0.6), layout="constrained"
-    )
+    width = _PANEL_INCHES * len(features) + 1.3
+    fig = Figure(figsize=(width, 2.05 * len(rows) + 0.6), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(rows), len(features), squeeze=False)
     cut = []
@@ -128,7 +127,7 @@ def save_erf_figure(erfs, path, *, masses=(0.5, 0.9)):
     bar = fig.colorbar(
         ScalarMappable(Normalize(0, 1), cmap="inferno"), ax=axes, shrink=0.9, aspect=25, pad=0.01
     )
-    bar.set_label("intensity / the map's maximum", fontsize=8)
+    bar.set_label("intensity / maximum", fontsize=8)
     bar.ax.tick_params(labelsize=7)
     handles = []
     for mass in masses:
@@ -142,8 +141,11 @@ def save_erf_figure(erfs, path, *, masses=(0.5, 0.9)):
         facecolor="#404040",
         labelcolor="white",
         framealpha=1,
-        title="radii (px) holding that share of the intensity; red frame and \u2265: the map "
-        "reaches the input's border, so they are lower bounds",
+        title=textwrap.fill(  # wrapped to the figure's width (8 pt: about 14 characters an inch)
+            "radii (px) holding that share of the intensity; red frame and \u2265: the map "
+            "reaches the input's border, so they are lower bounds",
+            max(20, int(width * 14)),
+        ),
     )
     legend.get_title().set(fontsize=8, color="white")
     with atomic_open(path, "wb") as f:
