@@ -11,7 +11,8 @@ Example (stock vs NATS, as in the paper's Fig. 4)::
 Each panel is ``LABEL:CONFIG[:WEIGHTS]``; trailing ``KEY VALUE`` pairs override every config.
 Every ResNet stage and FPN level (``--features`` to choose) is measured in one forward pass per
 model. Writes the figure (a row per model, a column per feature map), ``<output>.json`` (50%/90%
-radii and each model's 90% radius over the first panel's, per feature) and ``<output>.txt``.
+radii, each model's 90% radius over the first panel's, per feature, and the maps that reach the
+input's border, whose radii are lower bounds) and ``<output>.txt``.
 """
 
 import argparse
@@ -115,7 +116,7 @@ def main(argv=None):
         label: {f: r[f]["radius90"] / max(first[f]["radius90"], 1e-9) for f in features}
         for label, r in radii.items()
     }
-    save_erf_figure(erfs, args.output)
+    cut = save_erf_figure(erfs, args.output)  # warns of each map that reaches the border
     stem = os.path.splitext(args.output)[0]
     result = {
         "image_size": list(args.size),
@@ -123,6 +124,8 @@ def main(argv=None):
         "radii": radii,  # label -> feature -> radius50/radius90, in pixels
         "reference": next(iter(radii)),  # the first panel
         "ratios": ratios,  # label -> feature -> radius90 / the reference's radius90
+        # [label, feature] of the maps the input cut off: their radii are lower bounds
+        "reaches_border": [list(c) for c in cut],
     }
     with atomic_open(stem + ".json", "w") as f:
         json.dump(result, f, indent=1)

@@ -89,6 +89,11 @@ def test_visualize_erf_script(tmp_path):
     assert set(radii) == {"a", "b"} and result["reference"] == "a"
     assert all(radii["a"][f]["radius90"] >= radii["a"][f]["radius50"] > 0 for f in features)
     assert result["ratios"]["b"] == {f: 1.0 for f in features}  # the same model twice
+    # At 64x64 the deepest map fills the input (its radii are lower bounds), the first does not;
+    # the same model twice: the same maps.
+    cut = result["reaches_border"]
+    assert ["a", "p6"] in cut and ["a", "res2"] not in cut
+    assert [f for label, f in cut if label == "a"] == [f for label, f in cut if label == "b"]
     assert json.loads((tmp_path / "erf.json").read_text()) == result
     table = (tmp_path / "erf.txt").read_text()
     assert "b/a" in table and all(f in table for f in features)

@@ -4,7 +4,10 @@
 hook class name) do not collide with the weights' ``LRScheduler``.
 ``ArchitectureLogger`` puts, per searched block, the genotype intensities I^g (eq. 5) and the
 mean entropy of the groups' softmax into the EventStorage (so metrics.json and TensorBoard get
-them), writes ``architecture.json`` at every checkpoint and at the end, and the heatmap at the end.
+them), writes ``architecture.json`` at every checkpoint and at the end, puts the heatmap (shaded by
+the groups' winning probabilities) into the EventStorage as the image ``arch/heatmap`` at the same
+times (Detectron2's ``TensorboardXWriter`` writes it to TensorBoard), and writes it as
+``architecture_heatmap.png`` at the end.
 """
 
 import logging
@@ -16,6 +19,7 @@ from detectron2.engine import HookBase
 from detectron2.engine.hooks import LRScheduler
 
 from ..architecture import save_architecture, save_architecture_heatmap
+from ..architecture.heatmap import architecture_heatmap_image
 
 __all__ = ["ArchLRScheduler", "ArchitectureLogger", "block_statistics"]
 
@@ -75,7 +79,9 @@ class ArchitectureLogger(HookBase):
             checkpoint_period (int): iterations between writes of ``architecture.json``
                 (``SOLVER.CHECKPOINT_PERIOD``); <= 0: only at the end.
             output_dir (str): where ``architecture.json`` and ``architecture_heatmap.png`` go.
-            heatmap (bool): whether to write the heatmap when the search completes.
+            heatmap (bool): whether to draw the heatmap: into the EventStorage (``arch/heatmap``)
+                at each write of ``architecture.json``, and to ``architecture_heatmap.png`` when
+                the search completes.
         """
         self._blocks = blocks
         self._decode_fn = decode_fn
@@ -84,6 +90,17 @@ class ArchitectureLogger(HookBase):
         self._output_dir = output_dir
         self._heatmap = heatmap
         self._finished = False  # whether the last step completed
+        self.last_architecture = None  # the architecture last written
+
+    @property
+    def finished(self):
+        """Whether the search's last step completed."""
+        return self._finished
+
+    @property
+    def draws_heatmap(self):
+        """Whether it draws the heatmap (``heatmap``)."""
+        return self._heatmap
 
     @property
     def architecture_path(self):
@@ -102,10 +119,27 @@ class ArchitectureLogger(HookBase):
             for (dh, dw), value in zip(candidates, intensities):
                 storage.put_scalar(f"arch/{name}/I_{dh}x{dw}", value, smoothing_hint=False)
 
-    def write_architecture(self, iteration):
-        """Decode the logits (``decode_fn(iteration)``), write ``architecture.json``, return it."""
+    @property
+    def logits(self):
+        """``{block_name: alpha}`` of the searched blocks (the heatmap's shade)."""
+        return {name: alpha for name, alpha, _ in self._blocks}
+
+    def write_architecture(self, iteration, *, finished=False):
+        """Decode the logits (``decode_fn(iteration)``), write ``architecture.json``, put its
+        heatmap into the EventStorage (``arch/heatmap``) and return it.
+
+        Args:
+            iteration (int): iterations done, stored in the file and the heatmap's title.
+            finished (bool): whether the search completed (the heatmap's title says so).
+        """
         arch = self._decode_fn(iteration)
         save_architecture(arch, self.architecture_path)
+        self.last_architecture = arch
+        if self._heatmap:
+            image = architecture_heatmap_image(
+                arch, logits=self.logits, iteration=iteration, finished=finished
+            )
+            self.trainer.storage.put_image("arch/heatmap", image)
         return arch
 
     def after_step(self):
@@ -120,10 +154,14 @@ class ArchitectureLogger(HookBase):
     def after_train(self):
         if not self._finished:
             return  # stopped early (an exception, even in the last step): the last file stays
-        arch = self.write_architecture(self.trainer.max_iter)
+        arch = self.write_architecture(self.trainer.max_iter, finished=True)
         logger.info(f"Wrote the searched architecture to {self.architecture_path}")
         if self._heatmap:
             save_architecture_heatmap(
-                arch, self.heatmap_path, title="NATS search: chosen dilations"
+                arch,
+                self.heatmap_path,
+                logits=self.logits,
+                iteration=self.trainer.max_iter,
+                finished=True,
             )
             logger.info(f"Wrote the architecture heatmap to {self.heatmap_path}")

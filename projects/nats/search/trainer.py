@@ -15,6 +15,7 @@ from detectron2.data import DatasetMapper
 from detectron2.engine import DefaultTrainer, TrainerBase, hooks
 from detectron2.engine.defaults import create_ddp_model
 from detectron2.utils import comm
+from detectron2.utils.events import CommonMetricPrinter
 from detectron2.utils.logger import setup_logger
 
 from ..architecture import decode_architecture_from_cfg
@@ -25,10 +26,12 @@ from ..erf import build_erf_hook
 from ..evaluation import build_coco_evaluator
 from ..modeling import mixed_ops
 from .decision import SearchDecisionTracker
+from .eta import SearchMetricPrinter
 from .fused_weight_update import fused_weight_update_params
 from .hooks import ArchitectureLogger, ArchLRScheduler
 from .loader import ResumableLoader, SeededBatchStream
 from .optim import build_search_optimizers, detach_arch_parameters
+from .report import SearchReport, schedule_text
 from .sampling import SamplingSchedule
 from .schedule import build_arch_lr_scheduler, build_weight_lr_scheduler, resolve_search_schedule
 from .splits import load_search_splits
@@ -37,6 +40,10 @@ from .step import AMPSearchStepTrainer, SearchStepTrainer
 __all__ = ["SearchTrainer", "create_search_ddp_model"]
 
 logger = logging.getLogger(__name__)
+
+# Per image, an architecture step (a forward and a backward without weight gradients) over a
+# weight step, which the ETA assumes until the first architecture steps are timed.
+ARCH_STEP_COST = 0.75
 
 
 def create_search_ddp_model(model, *, find_unused_parameters=False):
@@ -92,9 +99,13 @@ class SearchTrainer(InnerTrainerState, DefaultTrainer):
         cfg.defrost()
         cfg.SOLVER.MAX_ITER = self.schedule.max_iter
         cfg.freeze()
-        logger.info(
-            f"Search: {self.schedule.max_iter} iterations ({self.schedule.iters_per_epoch:.1f} per "
-            f"epoch), architecture steps from iteration {self.schedule.arch_start_iter}"
+        logging.getLogger("detectron2").info(  # as Detectron2's own log lines: log.txt, terminal
+            schedule_text(
+                cfg,
+                self.schedule,
+                num_weight_images=len(weight_dicts),
+                num_arch_images=len(arch_dicts),
+            )
         )
 
         model = self.build_model(cfg)
@@ -218,25 +229,30 @@ class SearchTrainer(InnerTrainerState, DefaultTrainer):
         ]
         if comm.is_main_process():
             blocks = self.searched_blocks()
-            # Before the checkpointer, so that a checkpoint holds the tracker's state of its step.
-            ret.append(
-                SearchDecisionTracker(
-                    blocks=blocks,
-                    arch_start_iter=self._trainer.arch_start_iter,
-                    max_iter=self.max_iter,
-                    output_path=os.path.join(cfg.OUTPUT_DIR, "search_decision.json"),
-                )
+            decision_path = os.path.join(cfg.OUTPUT_DIR, "search_decision.json")
+            tracker = SearchDecisionTracker(
+                blocks=blocks,
+                arch_start_iter=self._trainer.arch_start_iter,
+                max_iter=self.max_iter,
+                output_path=decision_path,
             )
-            ret.append(hooks.PeriodicCheckpointer(self.checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD))
-            ret.append(
-                ArchitectureLogger(
-                    blocks=blocks,
-                    decode_fn=self.decode_architecture,
-                    period=cfg.MODEL.NATS.SEARCH.LOG_PERIOD,
-                    checkpoint_period=cfg.SOLVER.CHECKPOINT_PERIOD,
-                    output_dir=cfg.OUTPUT_DIR,
-                )
+            arch_logger = ArchitectureLogger(
+                blocks=blocks,
+                decode_fn=self.decode_architecture,
+                period=cfg.MODEL.NATS.SEARCH.LOG_PERIOD,
+                checkpoint_period=cfg.SOLVER.CHECKPOINT_PERIOD,
+                output_dir=cfg.OUTPUT_DIR,
             )
+            # The tracker before the checkpointer, so that a checkpoint holds its state of its
+            # step; the report after both, so that it logs the final files.
+            ret += [
+                tracker,
+                hooks.PeriodicCheckpointer(self.checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD),
+                arch_logger,
+                SearchReport(
+                    architecture_logger=arch_logger, tracker=tracker, decision_path=decision_path
+                ),
+            ]
 
         def test_and_save_results():
             self._last_eval_results = self.test(self.cfg, self.model)
@@ -248,6 +264,20 @@ class SearchTrainer(InnerTrainerState, DefaultTrainer):
             ret.append(build_erf_hook(cfg, self.model))
             ret.append(hooks.PeriodicWriter(self.build_writers(), period=20))
         return [h for h in ret if h is not None]
+
+    def build_writers(self):
+        """Detectron2's writers (``default_writers``), the terminal printer's ETA counting the
+        architecture steps (:class:`~.eta.SearchMetricPrinter`; until they are timed, an
+        iteration with one costs 1 + ``ARCH_STEP_COST`` x ARCH.IMS_PER_BATCH / IMS_PER_BATCH
+        weight-only ones)."""
+        writers = super().build_writers()
+        ratio = self.cfg.MODEL.NATS.SEARCH.ARCH.IMS_PER_BATCH / self.cfg.SOLVER.IMS_PER_BATCH
+        printer = SearchMetricPrinter(
+            self.max_iter,
+            arch_start_iter=self._trainer.arch_start_iter,
+            arch_cost=1 + ARCH_STEP_COST * ratio,
+        )
+        return [printer if isinstance(w, CommonMetricPrinter) else w for w in writers]
 
     def searched_blocks(self):
         """``[(block_name, alpha, candidates)]`` of the supernet's mixed ops, in module order."""
