@@ -22,6 +22,8 @@ from projects.nats import add_nats_config
 from projects.nats.atomic import remove_stale_temporaries
 from projects.nats.compat.launch import launch
 from projects.nats.config import check_search_config
+from projects.nats.data.cli_datasets import add_dataset_argument, register_datasets
+from projects.nats.preflight import check_device
 from projects.nats.search import SearchTrainer
 
 __all__ = ["setup", "main"]
@@ -30,11 +32,13 @@ __all__ = ["setup", "main"]
 def setup(args):
     """Config from file + command-line overrides, with the NATS keys, checked before Detectron2's
     usual setup writes anything to OUTPUT_DIR."""
+    register_datasets(getattr(args, "dataset", []))  # --dataset: in every process launch starts
     cfg = get_cfg()
     add_nats_config(cfg)
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
     cfg.freeze()
+    check_device(cfg)
     check_search_config(cfg, resume=args.resume)
     default_setup(cfg, args)
     if comm.is_main_process():
@@ -57,7 +61,7 @@ def main(args):
 
 
 if __name__ == "__main__":
-    args = default_argument_parser().parse_args()
+    args = add_dataset_argument(default_argument_parser()).parse_args()
     print("Command Line Args:", args)
     launch(
         main,

@@ -28,7 +28,9 @@ from projects.nats.compat.engine import InnerTrainerState
 from projects.nats.compat.launch import launch
 from projects.nats.config import check_train_config
 from projects.nats.data.checks import load_checked_dataset_dicts
+from projects.nats.data.cli_datasets import add_dataset_argument, register_datasets
 from projects.nats.erf import build_erf_hook
+from projects.nats.preflight import check_device
 
 __all__ = ["Trainer", "setup", "main"]
 
@@ -68,11 +70,13 @@ class Trainer(InnerTrainerState, DefaultTrainer):
 def setup(args):
     """Config from file + command-line overrides, checked before any output or data is touched:
     the architecture file of a NATS config and a local MODEL.WEIGHTS must exist."""
+    register_datasets(getattr(args, "dataset", []))  # --dataset: in every process launch starts
     cfg = get_cfg()
     add_nats_config(cfg)
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
     cfg.freeze()
+    check_device(cfg)
     check_train_config(cfg, resume=args.resume, eval_only=args.eval_only)
     default_setup(cfg, args)
     if comm.is_main_process():
@@ -97,7 +101,7 @@ def main(args):
 
 
 if __name__ == "__main__":
-    args = default_argument_parser().parse_args()
+    args = add_dataset_argument(default_argument_parser()).parse_args()
     print("Command Line Args:", args)
     launch(
         main,

@@ -29,6 +29,7 @@ from projects.nats import add_nats_config
 from projects.nats.atomic import atomic_open
 from projects.nats.checkpoint import NATSCheckpointer
 from projects.nats.config import check_weights_file
+from projects.nats.data.cli_datasets import add_dataset_argument, register_datasets
 from projects.nats.erf import available_features, erf_maps, erf_radius, save_erf_figure
 from projects.nats.preflight import check_backbone_builds
 
@@ -96,8 +97,10 @@ def main(argv=None):
         "--features", nargs="*", default=[], help="e.g. res5 p3 (default: every stage and level)"
     )
     parser.add_argument("--size", type=int, nargs=2, default=[512, 512], metavar=("H", "W"))
+    add_dataset_argument(parser)
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides")
     args = parser.parse_args(argv)
+    register_datasets(args.dataset)
     setup_logger(name="nats")
     erfs = {}
     for label, config_file, weights in args.panel:

@@ -76,7 +76,8 @@ def test_mean_dilation_and_direction():
 
 def test_pipeline_direction_check_hand_computed():
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
-    from pipeline import direction_check, mean_dilation as pipeline_mean_dilation
+    from pipeline import direction_check
+    from pipeline import mean_dilation as pipeline_mean_dilation
 
     cands = {"res4": ["1x1", "3x3"], "res5": ["1x1", "3x3"]}
     # uniform start: (1 + 3) / 2 = 2 in both stages

@@ -18,6 +18,7 @@ from detectron2.layers import ShapeSpec
 from detectron2.modeling import build_backbone
 from detectron2.utils import comm
 
+from .defaults import add_nats_config
 from .search_space import STAGE_NAMES, is_int
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "check_erf_config",
     "check_arch_optimizer_config",
     "check_datasets_registered",
+    "check_device",
     "check_weights_readable",
     "check_backbone_builds",
     "check_search_keys",
@@ -36,11 +38,23 @@ logger = logging.getLogger(__name__)
 def _default_cfg():
     from detectron2.config import get_cfg
 
-    from .config import add_nats_config  # here: config.py imports this module
-
     cfg = get_cfg()
     add_nats_config(cfg)
     return cfg
+
+
+def check_device(cfg):
+    """``MODEL.DEVICE`` can run here: a CUDA device only where CUDA is available.
+
+    Raises:
+        ValueError: naming ``MODEL.DEVICE`` and the accepted value ``cpu``.
+    """
+    device = str(cfg.MODEL.DEVICE)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"MODEL.DEVICE = {device!r}, but CUDA is not available on this machine; accepted "
+            "here: 'cpu' (add MODEL.DEVICE cpu to the command)"
+        )
 
 
 def check_datasets_registered(cfg, keys):

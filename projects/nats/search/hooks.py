@@ -133,6 +133,7 @@ class ArchitectureLogger(HookBase):
             finished (bool): whether the search completed (the heatmap's title says so).
         """
         arch = self._decode_fn(iteration)
+        arch.meta["final"] = bool(finished)  # true only once the search completed
         save_architecture(arch, self.architecture_path)
         self.last_architecture = arch
         if self._heatmap:

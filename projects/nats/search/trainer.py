@@ -19,6 +19,7 @@ from detectron2.utils.events import CommonMetricPrinter
 from detectron2.utils.logger import setup_logger
 
 from ..architecture import decode_architecture_from_cfg
+from ..architecture.retrain_config import network_record
 from ..checkpoint import NATSCheckpointer
 from ..compat.engine import InnerTrainerState
 from ..config import check_search_config
@@ -299,6 +300,8 @@ class SearchTrainer(InnerTrainerState, DefaultTrainer):
             "iteration": iteration,
             "max_iter": self.max_iter,
             "weights": self.cfg.MODEL.WEIGHTS,
+            "search_config": os.path.join(self.cfg.OUTPUT_DIR, "config.yaml"),
+            "network": network_record(self.cfg),  # tools/make_retrain_config.py reads it
         }
         return decode_architecture_from_cfg(self._trainer._inner_model, self.cfg, meta=meta)
 
