@@ -134,6 +134,8 @@ def retrain(out, *, arch, variant, seed, weights, splits=SPLITS, extra=()):
 
 def describe(values):
     """Mean, standard deviation and t-based 95% interval of ``values``."""
+    if any(math.isnan(v) for v in values):  # e.g. APm of a split without medium objects
+        return {"mean": float("nan"), "sd": None, "ci95": None}
     mean = statistics.fmean(values)
     if len(values) < 2:
         return {"mean": mean, "sd": None, "ci95": None}

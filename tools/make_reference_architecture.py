@@ -37,7 +37,12 @@ def seeded_architecture(*, stages=R50_STAGES, num_groups=16, seed=0):
         for i in range(num_blocks):
             logits = torch.randn(num_groups, len(candidates[stage]), generator=gen)
             blocks[f"{stage}.{i}"] = decode_block(logits, candidates[stage], channels)
-    meta = {"source": "tools/make_reference_architecture.py", "seed": seed, "setting": "C"}
+    meta = {
+        "source": "tools/make_reference_architecture.py",
+        "seed": seed,
+        "setting": "C",
+        "note": "random: decoded from seeded N(0, 1) logits, not from a search",
+    }
     return Architecture(
         candidates=candidates, group_mode="count", group_value=num_groups, blocks=blocks, meta=meta
     )
