@@ -16,11 +16,18 @@ from projects.nats.architecture import PANEL, fixed_architecture, load_architect
 from projects.nats.config import check_train_config
 from projects.nats.data import generate_shapes
 from projects.nats.data import shapes as shapes_module
+from projects.nats.data.shapes import SHAPE_CLASSES
 from projects.nats.data.variants import (
     CONTEXT_COUNT,
     CONTEXT_TOKEN,
+    DESIGNS,
     LARGE_COUNT,
     LARGE_SIZES,
+    PACKED_COUNT,
+    PACKED_GAP,
+    PACKED_SIZES,
+    PAIR_CLASSES,
+    PAIR_TOKEN,
     SMALL_COUNT,
     SMALL_GAP,
     SMALL_SIZES,
@@ -61,25 +68,43 @@ def test_variant_boxes_inside_images_and_classes_valid(tmp_path, variant):
     assert len({a["id"] for a in coco["annotations"]}) == len(coco["annotations"])
 
 
-def test_large_variant_tokens_look_alike_and_sizes_as_documented(tmp_path):
-    out, coco = _generate(tmp_path, "large", "large", n=30)
+def test_registered_designs():
+    assert DESIGNS == {"large": "context_pair", "small": "small_packed"}
+
+
+@pytest.mark.parametrize(
+    "design, token, classes",
+    [
+        ("large", PAIR_TOKEN, PAIR_CLASSES),  # context_pair: two-tone tokens, two classes
+        ("large_context", CONTEXT_TOKEN, SHAPE_CLASSES),  # tried before: plain tokens
+    ],
+)
+def test_context_tokens_look_alike_and_sizes_as_documented(tmp_path, design, token, classes):
+    out, coco = _generate(tmp_path, "large", design, n=30)
     by_image = {}
     for a in coco["annotations"]:
         x, y, w, h = a["bbox"]
-        assert abs(w - h) < 0.02 and CONTEXT_TOKEN[0] - 0.02 <= w <= CONTEXT_TOKEN[1] + 0.02
+        assert abs(w - h) < 0.02 and token[0] - 0.02 <= w <= token[1] + 0.02
         by_image.setdefault(a["image_id"], []).append(a)
     assert max(len(v) for v in by_image.values()) <= CONTEXT_COUNT[1]
     assert len(coco["annotations"]) >= 30 * CONTEXT_COUNT[0] * 0.9
-    classes = {a["category_id"] for a in coco["annotations"]}
-    assert len(classes) == 4
+    found = {a["category_id"] for a in coco["annotations"]}
+    assert found == {SHAPE_CLASSES.index(c) + 1 for c in classes}
+    looks = set()
     for image_id, anns in by_image.items():  # what decides the class lies outside the box
         img = np.asarray(Image.open(out / "images" / f"{image_id:06d}.png")).astype(int)
         for a in anns:
             x, y, w, h = (int(round(v)) for v in a["bbox"])
-            inner = img[y + 2 : y + h - 2, x + 2 : x + w - 2].reshape(-1, 3)
-            assert (inner.max(0) - inner.min(0)).max() == 0, "a token is one plain colour"
+            frame = img[y + 1 : y + 3, x + 2 : x + w - 2].reshape(-1, 3)  # the token's top edge
+            centre = img[y + h // 2, x + w // 2]
+            assert (frame.max(0) - frame.min(0)).max() == 0, "a token's frame is one colour"
+            looks.add((a["image_id"], tuple(frame[0]), tuple(centre)))
             ring = img[max(0, y - 30) : y + h + 30, max(0, x - 30) : x + w + 30]
             assert ring.reshape(-1, 3).std(0).max() > 20, "no satellites around the token"
+    per_image = {}
+    for image_id, frame, centre in looks:  # one token look per image, whatever the class
+        per_image.setdefault(image_id, set()).add((frame, centre))
+    assert all(len(v) == 1 for v in per_image.values())
 
 
 def test_large_outline_design_sizes_and_counts(tmp_path):
@@ -93,21 +118,28 @@ def test_large_outline_design_sizes_and_counts(tmp_path):
     assert per_image.max() <= LARGE_COUNT[1] and per_image.mean() >= 1.0
 
 
-def test_small_variant_sizes_counts_and_gaps(tmp_path):
-    _, coco = _generate(tmp_path, "small", "small", n=20)
+@pytest.mark.parametrize(
+    "design, sizes, count, gap",
+    [
+        ("small", PACKED_SIZES, PACKED_COUNT, PACKED_GAP),  # small_packed
+        ("small_dense", SMALL_SIZES, SMALL_COUNT, SMALL_GAP),  # tried before
+    ],
+)
+def test_small_designs_sizes_counts_and_gaps(tmp_path, design, sizes, count, gap):
+    _, coco = _generate(tmp_path, "small", design, n=20)
     longest = [max(a["bbox"][2:]) for a in coco["annotations"]]
-    assert min(longest) >= 0.5 * SMALL_SIZES[0] and max(longest) <= 1.42 * SMALL_SIZES[1]
+    assert min(longest) >= 0.5 * sizes[0] and max(longest) <= 1.42 * sizes[1]
     by_image = {}
     for a in coco["annotations"]:
         by_image.setdefault(a["image_id"], []).append(a["bbox"])
     counts = [len(v) for v in by_image.values()]
-    assert max(counts) <= SMALL_COUNT[1] and np.mean(counts) >= 0.6 * SMALL_COUNT[0] + 4
-    for boxes in by_image.values():  # dense, but no two boxes closer than SMALL_GAP
+    assert max(counts) <= count[1] and np.mean(counts) >= 0.6 * count[0] + 4
+    for boxes in by_image.values():  # dense, but no two boxes closer than the gap
         for i, (x0, y0, w0, h0) in enumerate(boxes):
             for x1, y1, w1, h1 in boxes[i + 1 :]:
                 gap_x = max(x1 - (x0 + w0), x0 - (x1 + w1))
                 gap_y = max(y1 - (y0 + h0), y0 - (y1 + h1))
-                assert max(gap_x, gap_y) >= SMALL_GAP - 1e-6
+                assert max(gap_x, gap_y) >= gap - 1e-6
 
 
 def test_unknown_variant_is_refused(tmp_path):

@@ -3,15 +3,17 @@
 Both variants keep the four shape classes of ``nats_shapes`` and its textured backgrounds, on small
 square images (the test bed's laptop scale); they differ in what a large receptive field is worth:
 
-* ``large`` (design ``large_context``): an object's class is decided by context beyond its box.
-  Each annotated object is a plain square token (``CONTEXT_TOKEN`` px; one colour for every token
-  of an image), ringed ``CONTEXT_RADIUS`` px away by satellites whose shape is the token's class:
-  only a receptive field reaching past the box tells the class.
-* ``small`` (design ``small_dense``): many small filled shapes (``SMALL_SIZES`` px) placed
-  densely (``SMALL_GAP`` px apart at least), where a large receptive field mixes neighbours and a
-  dilated kernel skips over whole objects.
-* ``large_outline`` (tried first, dropped): large thin outlines (``LARGE_SIZES`` of the side)
-  among clutter strokes of the same width, the class decided by the outline's global shape.
+* ``large`` (design ``context_pair``): an object's class is decided by context beyond its box.
+  Each annotated object is a two-tone square token (``PAIR_TOKEN`` px; one look for every token
+  of an image), ringed ``PAIR_RADIUS`` px away by satellites whose shape (one of
+  ``PAIR_CLASSES``) is the token's class: only a receptive field reaching past the box tells it.
+* ``small`` (design ``small_packed``): many shapes of ``PACKED_SIZES`` px packed
+  ``PACKED_GAP`` px apart, where a large receptive field mixes neighbours and a dilated kernel
+  skips over whole objects.
+* Tried before and dropped, still generatable by name: ``large_outline`` (large thin outlines
+  among clutter strokes, the class decided by the outline's global shape), ``large_context``
+  (plain ``CONTEXT_TOKEN`` px tokens ringed by satellites of any of the four classes) and
+  ``small_dense`` (``SMALL_SIZES`` px shapes ``SMALL_GAP`` px apart).
 
 Every object is annotated as in ``nats_shapes`` (box, area, polygon, shape class). Each variant has
 its own splits and seeds (``projects.nats.data.shapes.VARIANT_SPLITS``); the designs tried while
@@ -48,11 +50,18 @@ CONTEXT_COUNT = (1, 2)  # tokens per image, inclusive
 SMALL_SIZES = (6.0, 14.0)  # object size range, px
 SMALL_COUNT = (8, 24)  # objects per image, inclusive
 SMALL_GAP = 2.0  # smallest distance between two small objects' boxes, px
+PAIR_CLASSES = ("disc", "cross")  # context_pair: the two classes the satellites can show
+PAIR_TOKEN = (18.0, 26.0)  # context_pair: token side, px (a two-tone axis-aligned square)
+PAIR_RADIUS = (30.0, 40.0)  # context_pair: ring radius from the token's centre, px
+PAIR_SATELLITES = (6, 9)  # context_pair: satellites per ring, inclusive
+PACKED_SIZES = (10.0, 20.0)  # small_packed: object size range, px
+PACKED_COUNT = (12, 30)  # small_packed: objects per image, inclusive
+PACKED_GAP = 1.0  # small_packed: smallest distance between two objects' boxes, px
 VARIANTS = ("large", "small")
 # Every design tried for a variant (benchmarks/README.md), generatable by name; the variant's
 # registered splits use DESIGNS[variant].
-DESIGNS = {"large": "large_context", "small": "small_dense"}
-TRIED = ("large_outline", "large_context", "small_dense")
+DESIGNS = {"large": "context_pair", "small": "small_packed"}
+TRIED = ("large_outline", "large_context", "small_dense", "context_pair", "small_packed")
 
 
 def _annotation(xy, kind_id, image_id, ann_id, area):
@@ -177,6 +186,63 @@ def _small_image(rng, image, image_id, first_ann_id, classes, polygon, polygon_a
     return anns
 
 
+def _pair_image(rng, image, image_id, first_ann_id, classes, polygon, polygon_area):
+    """Two-tone square tokens whose class (one of ``PAIR_CLASSES``) is the satellites' shape."""
+    width, height = image.size
+    draw = ImageDraw.Draw(image)
+    anns, rings = [], []
+    outer, inner = _colour(rng), _colour(rng)  # one token look per image: it says nothing
+    for _ in range(rng.randint(CONTEXT_COUNT[0], CONTEXT_COUNT[1] + 1)):
+        size, radius = rng.uniform(*PAIR_TOKEN), rng.uniform(*PAIR_RADIUS)
+        reach = radius + CONTEXT_SATELLITE / 2 + 1
+        for _ in range(30):  # whole rings inside the image, rings apart
+            cx, cy = rng.uniform(reach, width - reach), rng.uniform(reach, height - reach)
+            if all(math.hypot(cx - x, cy - y) > reach + r + 2 for x, y, r in rings):
+                break
+        else:
+            continue
+        kind = PAIR_CLASSES[rng.randint(len(PAIR_CLASSES))]
+        count = rng.randint(PAIR_SATELLITES[0], PAIR_SATELLITES[1] + 1)
+        phase = rng.uniform(0, 2 * math.pi)
+        for k in range(count):
+            t = phase + 2 * math.pi * k / count
+            sx, sy = cx + radius * math.cos(t), cy + radius * math.sin(t)
+            xy = polygon(kind, sx, sy, CONTEXT_SATELLITE, rng.uniform(0, math.pi), rng)
+            draw.polygon([tuple(p) for p in xy], fill=_colour(rng))
+        half = size / 2
+        xy = np.array([(cx - half, cy - half), (cx + half, cy - half)])
+        xy = np.round(np.vstack([xy, [(cx + half, cy + half), (cx - half, cy + half)]]), 2)
+        draw.polygon([tuple(p) for p in xy], fill=outer)
+        q = half / 2
+        draw.rectangle([cx - q, cy - q, cx + q, cy + q], fill=inner)
+        rings.append((cx, cy, reach))
+        kind_id = classes.index(kind)
+        anns.append(_annotation(xy, kind_id, image_id, first_ann_id + len(anns), polygon_area(xy)))
+    return anns
+
+
+def _packed_image(rng, image, image_id, first_ann_id, classes, polygon, polygon_area):
+    """Many shapes of ``PACKED_SIZES`` px packed ``PACKED_GAP`` px apart."""
+    width, height = image.size
+    draw = ImageDraw.Draw(image)
+    anns, boxes = [], []
+    count = rng.randint(PACKED_COUNT[0], PACKED_COUNT[1] + 1)
+    for size in sorted(rng.uniform(*PACKED_SIZES, size=count), reverse=True):
+        kind_id = int(rng.randint(len(classes)))
+        for _ in range(40):  # rejection sampling: packed, but never touching
+            cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+            xy = np.round(polygon(classes[kind_id], cx, cy, size, rng.uniform(0, math.pi), rng), 2)
+            box = _box(xy)
+            if _inside(box, height, width) and all(_apart(box, b, PACKED_GAP) for b in boxes):
+                break
+        else:
+            continue
+        draw.polygon([tuple(p) for p in xy], fill=_colour(rng))
+        boxes.append(box)
+        anns.append(_annotation(xy, kind_id, image_id, first_ann_id + len(anns), polygon_area(xy)))
+    return anns
+
+
 def design_of(variant):
     """The design a variant name stands for (a tried design's name stands for itself)."""
     return DESIGNS.get(variant, variant)
@@ -202,6 +268,8 @@ def make_variant_image(variant, rng, image, image_id, first_ann_id, *, classes, 
         "large_outline": _large_image,
         "large_context": _context_image,
         "small_dense": _small_image,
+        "context_pair": _pair_image,
+        "small_packed": _packed_image,
     }
     design = DESIGNS.get(variant, variant)
     if design not in makers:
