@@ -256,7 +256,7 @@ def main(argv=None):
     if "all_d1" not in archs:
         parser.error("--archs must include all_d1 (the baseline every difference is paired with)")
     extra = (QUICK_OPTS if args.quick else []) + list(args.opts)
-    start = time.perf_counter()
+    start, at_commit = time.perf_counter(), commit()  # the code the runs start from
     weights, accuracy = standin_weights(training=QUICK_STANDIN if args.quick else None)
     runs = {}
     for variant in args.variants:
@@ -280,7 +280,7 @@ def main(argv=None):
     result = {
         "command": "python benchmarks/bench_fixed_architectures.py "
         + " ".join(argv or sys.argv[1:]),
-        "commit": commit(),
+        "commit": at_commit,
         "seeds": args.seeds,
         "quick": args.quick,
         "standin": {"weights": weights, "val_accuracy": accuracy},

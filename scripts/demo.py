@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""The main job on CPU, on the built-in shapes dataset: NATS against the baseline and a random
-architecture, from one ImageNet stand-in, in minutes.
+"""The main job on CPU: NATS against the baseline and a random architecture, from one ImageNet
+stand-in, in minutes; on the old shapes task by default, on the test bed with ``--testbed``.
 
 0. pretrain the ImageNet stand-in (Detectron2's stock ResNet of the demo on a shapes
    classification task; cached, so it trains once) -> an MSRA-style ``.pkl``;
@@ -8,32 +8,107 @@ architecture, from one ImageNet stand-in, in minutes.
    search decided (``search_decision.json``: per-stage entropy and argmax stability);
 2. draw a random architecture of the same search space (``tools/make_random_architecture.py``);
 3. retrain the stock baseline, the NATS network and the random one from the stand-in with one
-   schedule, data and seed (``train_net.py``), each evaluated on ``nats_shapes_val`` by
-   COCOEvaluator;
+   schedule, data and seed (``train_net.py``), each evaluated by COCOEvaluator;
 4. their ERF maps (``visualize_erf.py``);
-5. ``summary.json`` and ``summary.md``, printed at the end. Everything lands in ``output/demo/``.
+5. ``summary.json`` and ``summary.md``, printed at the end. Everything lands in ``--output``
+(``output/demo``, with ``--testbed`` ``output/testbed``).
+
+Without ``--testbed`` this runs on ``nats_shapes_*`` with ``configs/Demo/`` (evaluated on
+``nats_shapes_val``). With ``--testbed`` it runs the test bed (``configs/TestBed/``) on the variant
+where the calibration (``--calibration``, written by ``benchmarks/bench_fixed_architectures.py``)
+shows the clearest planted optimum on dev, and retrains that variant's best panel architecture as a
+fourth model, ``best_fixed`` (:func:`pipeline.main_job_choice`); the summary adds the direction
+check (did the search move each stage towards it) and whether the baseline reached AP 25. It
+refuses, before any work, when the calibration resolved no dilation pattern on dev: the test bed
+could not tell the models apart. The main job stays on the old task until a calibration does.
 """
 
 import argparse
+import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from pipeline import run_pipeline, summary_markdown  # noqa: E402
+from pipeline import (  # noqa: E402
+    ROOT,
+    TESTBED_CONFIGS,
+    main_job_choice,
+    run_pipeline,
+    summary_markdown,
+)
+
+from projects.nats.atomic import atomic_open  # noqa: E402
+
+CALIBRATION = "benchmarks/results/fixed_architectures.json"
+PANEL_DIR = "configs/TestBed/panel"
+TARGET_AP = 25.0  # the test bed's baseline must reach it (on val)
+
+
+def variant_overrides(variant):
+    """(search overrides, retraining overrides, test datasets) that put the test bed's configs on
+    ``variant``'s splits."""
+    search = ["DATASETS.TRAIN", f"('nats_{variant}_train',)"]
+    search += ["MODEL.NATS.SEARCH.ARCH.DATASETS", f"('nats_{variant}_arch',)"]
+    retrain = ["DATASETS.TRAIN", f"('nats_{variant}_train', 'nats_{variant}_arch')"]
+    return search, retrain, (f"nats_{variant}_val",)
+
+
+def print_files(output):
+    print(
+        f"summary: {output}/summary.json, {output}/summary.md; pictures: "
+        f"{output}/search/architecture_heatmap.png, {output}/erf.png"
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--output", default="output/demo")
+    parser.add_argument("--output", help="default: output/demo, with --testbed output/testbed")
     parser.add_argument("--seed", type=int, default=1, help="of the search, retrainings, draw")
+    parser.add_argument("--testbed", action="store_true", help="run on the test bed")
+    parser.add_argument("--calibration", default=CALIBRATION, help="the calibration's JSON")
     args = parser.parse_args()
-    summary = run_pipeline(args.output, seed=args.seed)
-    print("\n" + summary_markdown(summary))
+    args.output = args.output or ("output/testbed" if args.testbed else "output/demo")
+    if not args.testbed:
+        summary = run_pipeline(args.output, seed=args.seed)
+        print("\n" + summary_markdown(summary))
+        print_files(args.output)
+        return
+    with open(os.path.join(ROOT, args.calibration)) as f:
+        calibration = json.load(f)
+    try:
+        choice = main_job_choice(calibration)
+    except ValueError as e:  # before anything is written
+        parser.error(f"--testbed with --calibration {args.calibration}: {e}")
+    variant = choice["variant"]
     print(
-        f"summary: {args.output}/summary.json, {args.output}/summary.md; pictures: "
-        f"{args.output}/search/architecture_heatmap.png, {args.output}/erf.png"
+        f"=== test bed variant {variant!r} (its dev contrast {choice['contrast']} vs all_d1: "
+        f"{choice['t_dev']:.1f} standard errors), fixed row {choice['fixed']} ({args.calibration})",
+        flush=True,
     )
+    search, retrain, test = variant_overrides(variant)
+    summary = run_pipeline(
+        args.output,
+        seed=args.seed,
+        configs=TESTBED_CONFIGS,
+        fixed_architecture=os.path.join(ROOT, PANEL_DIR, f"{choice['fixed']}.json"),
+        search_opts=search,
+        retrain_opts=retrain,
+        test_datasets=test,
+    )
+    baseline = summary["models"]["baseline"]["AP"]
+    summary["main_job"] = {
+        **choice,
+        "calibration": args.calibration,
+        "baseline_ap_target": TARGET_AP,
+        "baseline_ap_met": baseline >= TARGET_AP,
+    }
+    with atomic_open(os.path.join(args.output, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    print("\n" + summary_markdown(summary))
+    met = "met" if baseline >= TARGET_AP else "NOT met"
+    print(f"baseline AP {baseline:.2f} on nats_{variant}_val: the target AP >= {TARGET_AP} {met}")
+    print_files(args.output)
 
 
 if __name__ == "__main__":

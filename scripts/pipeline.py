@@ -144,6 +144,46 @@ def direction_check(searched, fixed, candidates):
     return out
 
 
+def main_job_choice(calibration):
+    """The test bed's variant for the main job and its fixed-architecture row, from the
+    calibration (``bench_fixed_architectures.py``'s JSON), on its dev split only.
+
+    The variant is the one with the clearest planted optimum: the largest resolved paired
+    difference between a hand-written panel architecture (``PANEL``: a dilation pattern; the
+    random draws are controls, not planted answers) and ``all_d1`` on dev, in standard errors. Its
+    fixed row is its best hand-written architecture on dev (the best other than ``all_d1`` where
+    ``all_d1`` itself is best, so that the row differs from the baseline).
+
+    Args:
+        calibration (dict): the calibration's results (``analysis`` per variant).
+
+    Returns:
+        dict: ``variant``, ``fixed`` (a panel name), ``t_dev`` (that contrast in standard errors)
+        and ``contrast`` (the architecture of that contrast).
+
+    Raises:
+        ValueError: when no variant has a resolved difference on dev (the test bed cannot tell
+            dilation patterns apart, and the main job would prove nothing).
+    """
+    from projects.nats.architecture import PANEL
+
+    best = None
+    for variant, res in calibration["analysis"].items():
+        for arch, d in res["vs_all_d1"].get("dev", {}).items():
+            if arch in PANEL and d["resolved"] and (not best or abs(d["mean"]) / d["se"] > best[0]):
+                best = (abs(d["mean"]) / d["se"], variant, arch)
+    if best is None:
+        raise ValueError(
+            "the calibration resolved no difference between a panel architecture and all_d1 on "
+            "dev in any variant: the test bed cannot tell dilation patterns apart"
+        )
+    t, variant, arch = best
+    table = calibration["analysis"][variant]["table"]
+    others = [a for a in table if a in PANEL and a != "all_d1"]
+    fixed = max(others, key=lambda a: table[a]["dev"]["AP"]["mean"])
+    return {"variant": variant, "fixed": fixed, "t_dev": t, "contrast": arch}
+
+
 def model_cost(config_file):
     """Parameters of the whole detector and fvcore FLOPs of its backbone on one test-size
     input (the only part in which the three networks differ)."""
@@ -179,6 +219,7 @@ def run_pipeline(
     models=MODELS,
     configs=DEMO_CONFIGS,
     fixed_architecture=None,
+    retrain_opts=(),
 ):
     """Run (or finish) every stage into ``out`` and return the summary (also written there).
 
@@ -201,6 +242,8 @@ def run_pipeline(
         fixed_architecture (str or None): an architecture file (the test bed's best panel
             architecture) retrained as a fourth model, ``best_fixed``, with the NATS config; the
             summary's ``direction`` then says per stage whether the search moved towards it.
+        retrain_opts (list[str]): further overrides of the retrainings only (e.g. the test bed
+            variant's ``DATASETS.TRAIN``).
 
     Returns:
         dict: ``summary.json``'s content.
@@ -218,6 +261,7 @@ def run_pipeline(
     print(f"=== ImageNet stand-in: {weights} (held-out accuracy {accuracy:.3f})", flush=True)
     common = ["MODEL.WEIGHTS", weights, "SEED", str(seed), *opts]
     test = ["DATASETS.TEST", repr(tuple(test_datasets))] if test_datasets else []
+    test = list(retrain_opts) + test
     dirs = {k: os.path.join(out, k) for k in ("search", *MODELS, FIXED, "scratch")}
     arch_file = {
         "nats": os.path.join(dirs["search"], "architecture.json"),
