@@ -164,28 +164,6 @@ def _context_image(rng, image, image_id, first_ann_id, classes, polygon, polygon
     return anns
 
 
-def _small_image(rng, image, image_id, first_ann_id, classes, polygon, polygon_area):
-    width, height = image.size
-    draw = ImageDraw.Draw(image)
-    anns, boxes = [], []
-    count = rng.randint(SMALL_COUNT[0], SMALL_COUNT[1] + 1)
-    sizes = np.exp(rng.uniform(math.log(SMALL_SIZES[0]), math.log(SMALL_SIZES[1]), size=count))
-    for size in sizes:
-        kind_id = int(rng.randint(len(classes)))
-        for _ in range(30):  # rejection sampling: dense, but never touching
-            cx, cy = rng.uniform(0, width), rng.uniform(0, height)
-            xy = np.round(polygon(classes[kind_id], cx, cy, size, rng.uniform(0, math.pi), rng), 2)
-            box = _box(xy)
-            if _inside(box, height, width) and all(_apart(box, b, SMALL_GAP) for b in boxes):
-                break
-        else:
-            continue
-        draw.polygon([tuple(p) for p in xy], fill=_colour(rng))
-        boxes.append(box)
-        anns.append(_annotation(xy, kind_id, image_id, first_ann_id + len(anns), polygon_area(xy)))
-    return anns
-
-
 def _pair_image(rng, image, image_id, first_ann_id, classes, polygon, polygon_area):
     """Two-tone square tokens whose class (one of ``PAIR_CLASSES``) is the satellites' shape."""
     width, height = image.size
@@ -221,19 +199,19 @@ def _pair_image(rng, image, image_id, first_ann_id, classes, polygon, polygon_ar
     return anns
 
 
-def _packed_image(rng, image, image_id, first_ann_id, classes, polygon, polygon_area):
-    """Many shapes of ``PACKED_SIZES`` px packed ``PACKED_GAP`` px apart."""
-    width, height = image.size
-    draw = ImageDraw.Draw(image)
+def _place_shapes(rng, draw, size, sizes, gap, tries, image_id, first_ann_id, classes, shape):
+    """Filled shapes of ``sizes`` px at random, never closer than ``gap`` px (rejection sampling:
+    ``tries`` draws per shape, a shape that finds no room is left out)."""
+    height, width = size
+    polygon, polygon_area = shape
     anns, boxes = [], []
-    count = rng.randint(PACKED_COUNT[0], PACKED_COUNT[1] + 1)
-    for size in sorted(rng.uniform(*PACKED_SIZES, size=count), reverse=True):
+    for s in sizes:
         kind_id = int(rng.randint(len(classes)))
-        for _ in range(40):  # rejection sampling: packed, but never touching
+        for _ in range(tries):
             cx, cy = rng.uniform(0, width), rng.uniform(0, height)
-            xy = np.round(polygon(classes[kind_id], cx, cy, size, rng.uniform(0, math.pi), rng), 2)
+            xy = np.round(polygon(classes[kind_id], cx, cy, s, rng.uniform(0, math.pi), rng), 2)
             box = _box(xy)
-            if _inside(box, height, width) and all(_apart(box, b, PACKED_GAP) for b in boxes):
+            if _inside(box, height, width) and all(_apart(box, b, gap) for b in boxes):
                 break
         else:
             continue
@@ -241,6 +219,26 @@ def _packed_image(rng, image, image_id, first_ann_id, classes, polygon, polygon_
         boxes.append(box)
         anns.append(_annotation(xy, kind_id, image_id, first_ann_id + len(anns), polygon_area(xy)))
     return anns
+
+
+def _small_image(rng, image, image_id, first_ann_id, classes, polygon, polygon_area):
+    """``SMALL_COUNT`` shapes, log-uniform in ``SMALL_SIZES`` px, ``SMALL_GAP`` px apart."""
+    count = rng.randint(SMALL_COUNT[0], SMALL_COUNT[1] + 1)
+    sizes = np.exp(rng.uniform(math.log(SMALL_SIZES[0]), math.log(SMALL_SIZES[1]), size=count))
+    return _place_shapes(
+        rng, ImageDraw.Draw(image), image.size[::-1], sizes, SMALL_GAP, 30,
+        image_id, first_ann_id, classes, (polygon, polygon_area),
+    )  # fmt: skip
+
+
+def _packed_image(rng, image, image_id, first_ann_id, classes, polygon, polygon_area):
+    """Many shapes of ``PACKED_SIZES`` px packed ``PACKED_GAP`` px apart, the largest first."""
+    count = rng.randint(PACKED_COUNT[0], PACKED_COUNT[1] + 1)
+    sizes = sorted(rng.uniform(*PACKED_SIZES, size=count), reverse=True)
+    return _place_shapes(
+        rng, ImageDraw.Draw(image), image.size[::-1], sizes, PACKED_GAP, 40,
+        image_id, first_ann_id, classes, (polygon, polygon_area),
+    )  # fmt: skip
 
 
 def design_of(variant):
