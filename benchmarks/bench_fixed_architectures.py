@@ -50,6 +50,7 @@ SEARCH_CONFIG = f"{TESTBED}/search_testbed_R_50_FPN_G16.yaml"
 PANEL_DIR = f"{TESTBED}/panel"
 RANDOM_DRAWS = {"random_a": 100, "random_b": 101}
 VARIANTS = ("large", "small")
+TRIALS = ("context_far",)  # designs on trial, with splits of their own (nats_<design>_*)
 KEYS = ("AP", "APs", "APm", "APl")
 SPLITS = ("dev", "val")
 QUICK_OPTS = ["SOLVER.MAX_ITER", "40", "SOLVER.STEPS", "(30,)", "SOLVER.WARMUP_ITERS", "10"]
@@ -66,9 +67,18 @@ def panel_names():
 def variant_opts(variant, splits=SPLITS):
     """Overrides that put a test-bed config on ``variant``'s splits: trained on both search
     splits, evaluated on ``splits`` (of "dev", "val")."""
+    from projects.nats.data.shapes import VARIANT_IMAGE_SIZE
+    from projects.nats.data.variants import DESIGN_IMAGE_SIZE, design_of
+
     train = f"('nats_{variant}_train', 'nats_{variant}_arch')"
     test = "(" + "".join(f"'nats_{variant}_{s}', " for s in splits) + ")"
-    return ["DATASETS.TRAIN", train, "DATASETS.TEST", test]
+    opts = ["DATASETS.TRAIN", train, "DATASETS.TEST", test]
+    side = DESIGN_IMAGE_SIZE.get(design_of(variant), VARIANT_IMAGE_SIZE)
+    if tuple(side) != VARIANT_IMAGE_SIZE:  # the test-bed configs are written for 128x128
+        small, large = str(min(side)), str(max(side))
+        opts += ["INPUT.MIN_SIZE_TRAIN", f"({small},)", "INPUT.MIN_SIZE_TEST", small]
+        opts += ["INPUT.MAX_SIZE_TRAIN", large, "INPUT.MAX_SIZE_TEST", large]
+    return opts
 
 
 def write_panel(out_dir=os.path.join(ROOT, PANEL_DIR)):
@@ -229,7 +239,13 @@ def commit():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=VARIANTS + TRIALS,
+        default=list(VARIANTS),
+        help="task variants (and designs on trial, at their own image size)",
+    )
     parser.add_argument("--archs", nargs="+", help="panel architectures (default: all)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 archs, 40 iterations")
     parser.add_argument("--output", default="output/fixed_architectures")

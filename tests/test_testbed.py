@@ -21,6 +21,8 @@ from projects.nats.data.variants import (
     CONTEXT_COUNT,
     CONTEXT_TOKEN,
     DESIGNS,
+    FAR_RADIUS,
+    FAR_SATELLITE,
     LARGE_COUNT,
     LARGE_SIZES,
     PACKED_COUNT,
@@ -107,6 +109,30 @@ def test_context_tokens_look_alike_and_sizes_as_documented(tmp_path, design, tok
     assert all(len(v) == 1 for v in per_image.values())
 
 
+def test_context_far_one_token_per_image_and_its_ring_far_away(tmp_path):
+    out = tmp_path / "far"
+    size = (256, 256)
+    generate_shapes(os.fspath(out), num_images=12, seed=3, image_size=size, variant="context_far")
+    coco = json.loads((out / "annotations.json").read_text())
+    assert [a["image_id"] for a in coco["annotations"]] == list(range(1, 13))  # one per image
+    assert {a["category_id"] for a in coco["annotations"]} == {
+        SHAPE_CLASSES.index(c) + 1 for c in PAIR_CLASSES
+    }
+    yy, xx = np.mgrid[0 : size[0], 0 : size[1]]
+    for a in coco["annotations"]:
+        x, y, w, h = a["bbox"]
+        assert abs(w - h) < 0.02 and PAIR_TOKEN[0] - 0.02 <= w <= PAIR_TOKEN[1] + 0.02
+        img = np.asarray(Image.open(out / "images" / f"{a['image_id']:06d}.png")).astype(float)
+        distance = np.hypot(xx - (x + w / 2), yy - (y + h / 2))
+        edge = np.zeros(size, bool)  # a drawn edge, well above the background noise (SD 8)
+        edge[:, 1:] = np.abs(img[:, 1:] - img[:, :-1]).max(-1) > 60
+        near = edge & (distance > w) & (distance < FAR_RADIUS[0] - FAR_SATELLITE)
+        ring = edge & (distance > FAR_RADIUS[0] - FAR_SATELLITE)
+        ring &= distance < FAR_RADIUS[1] + FAR_SATELLITE
+        assert near.sum() == 0, "something drawn between the token and its ring"
+        assert ring.sum() > 20, "no satellites on the ring"
+
+
 def test_large_outline_design_sizes_and_counts(tmp_path):
     _, coco = _generate(tmp_path, "outline", "large_outline", n=30)
     side = min(SIZE)
@@ -154,7 +180,11 @@ def test_registered_variant_splits_and_unchanged_shapes_splits():
             assert meta.nats_shapes["variant"] == variant
             assert tuple(meta.nats_shapes["image_size"]) == SIZE
             assert f"nats_{variant}_{split}" in DatasetCatalog.list()
+    for split in ("train", "arch", "dev", "val"):  # the design on trial, at its own size
+        meta = MetadataCatalog.get(f"nats_context_far_{split}").nats_shapes
+        assert meta["variant"] == "context_far" and tuple(meta["image_size"]) == (256, 256)
     seeds = [s for _, s, _ in shapes_module.VARIANT_SPLITS.values()]
+    seeds += [s for _, s, _ in shapes_module.TRIAL_SPLITS.values()]
     seeds += [s for s, _ in shapes_module.BUILTIN_SPLITS.values()]
     assert len(seeds) == len(set(seeds)), "two splits share a seed"
     meta = MetadataCatalog.get("nats_shapes_val").nats_shapes

@@ -23,7 +23,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets import load_coco_json
 from PIL import Image, ImageDraw
 
-from .variants import TRIED, VARIANTS, design_of, make_variant_image
+from .variants import DESIGN_IMAGE_SIZE, TRIED, VARIANTS, design_of, make_variant_image
 
 __all__ = [
     "SHAPE_CLASSES",
@@ -56,6 +56,12 @@ VARIANT_SPLITS = {
     for variant, base in (("large", 20), ("small", 30))
     for split, seed, num in (("train", 1, 600), ("arch", 2, 200), ("val", 3, 300), ("dev", 4, 200))
     for seed in (base + seed,)
+}
+# A design on trial (benchmarks/README.md), with splits of its own; dev is larger, since a
+# context_far image holds one object.
+TRIAL_SPLITS = {
+    f"nats_context_far_{split}": ("context_far", 40 + seed, num)
+    for split, seed, num in (("train", 1, 600), ("arch", 2, 200), ("val", 3, 300), ("dev", 4, 400))
 }
 VARIANT_IMAGE_SIZE = (128, 128)
 MIN_OBJECT_SIZE = 8
@@ -280,13 +286,13 @@ def _register_builtin():
     for name, (seed, num_images) in BUILTIN_SPLITS.items():
         if name not in DatasetCatalog.list():
             register_nats_shapes(name, num_images=num_images, seed=seed)
-    for name, (variant, seed, num_images) in VARIANT_SPLITS.items():
+    for name, (variant, seed, num_images) in {**VARIANT_SPLITS, **TRIAL_SPLITS}.items():
         if name not in DatasetCatalog.list():
             register_nats_shapes(
                 name,
                 num_images=num_images,
                 seed=seed,
-                image_size=VARIANT_IMAGE_SIZE,
+                image_size=DESIGN_IMAGE_SIZE.get(design_of(variant), VARIANT_IMAGE_SIZE),
                 variant=variant,
             )
 

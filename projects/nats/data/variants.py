@@ -14,6 +14,9 @@ square images (the test bed's laptop scale); they differ in what a large recepti
   among clutter strokes, the class decided by the outline's global shape), ``large_context``
   (plain ``CONTEXT_TOKEN`` px tokens ringed by satellites of any of the four classes) and
   ``small_dense`` (``SMALL_SIZES`` px shapes ``SMALL_GAP`` px apart).
+* On trial: ``context_far``, ``context_pair`` with one token per 256x256 image and its ring
+  ``FAR_RADIUS`` px away, beyond the effective reach of a dilation-1 res4/res5 (its registered
+  splits ``nats_context_far_*``).
 
 Every object is annotated as in ``nats_shapes`` (box, area, polygon, shape class). Each variant has
 its own splits and seeds (``projects.nats.data.shapes.VARIANT_SPLITS``); the designs tried while
@@ -34,6 +37,7 @@ __all__ = [
     "LARGE_SIZES",
     "SMALL_SIZES",
     "SMALL_GAP",
+    "DESIGN_IMAGE_SIZE",
     "design_of",
     "make_variant_image",
 ]
@@ -54,6 +58,10 @@ PAIR_CLASSES = ("disc", "cross")  # context_pair: the two classes the satellites
 PAIR_TOKEN = (18.0, 26.0)  # context_pair: token side, px (a two-tone axis-aligned square)
 PAIR_RADIUS = (30.0, 40.0)  # context_pair: ring radius from the token's centre, px
 PAIR_SATELLITES = (6, 9)  # context_pair: satellites per ring, inclusive
+FAR_RADIUS = (95.0, 115.0)  # context_far: ring radius, px (past a dilation-1 trunk's ERF)
+FAR_SATELLITE = 12.0  # context_far: satellite size, px
+FAR_SATELLITES = (8, 11)  # context_far: satellites per ring, inclusive
+FAR_COUNT = (1, 1)  # context_far: tokens per image, inclusive (one ring fills the image)
 PACKED_SIZES = (10.0, 20.0)  # small_packed: object size range, px
 PACKED_COUNT = (12, 30)  # small_packed: objects per image, inclusive
 PACKED_GAP = 1.0  # small_packed: smallest distance between two objects' boxes, px
@@ -61,7 +69,16 @@ VARIANTS = ("large", "small")
 # Every design tried for a variant (benchmarks/README.md), generatable by name; the variant's
 # registered splits use DESIGNS[variant].
 DESIGNS = {"large": "context_pair", "small": "small_packed"}
-TRIED = ("large_outline", "large_context", "small_dense", "context_pair", "small_packed")
+TRIED = (
+    "large_outline",
+    "large_context",
+    "small_dense",
+    "context_pair",
+    "small_packed",
+    "context_far",
+)
+# (height, width) of a design's images where it is not the test bed's 128x128
+DESIGN_IMAGE_SIZE = {"context_far": (256, 256)}
 
 
 def _annotation(xy, kind_id, image_id, ann_id, area):
@@ -164,15 +181,29 @@ def _context_image(rng, image, image_id, first_ann_id, classes, polygon, polygon
     return anns
 
 
-def _pair_image(rng, image, image_id, first_ann_id, classes, polygon, polygon_area):
-    """Two-tone square tokens whose class (one of ``PAIR_CLASSES``) is the satellites' shape."""
+def _pair_image(
+    rng,
+    image,
+    image_id,
+    first_ann_id,
+    classes,
+    polygon,
+    polygon_area,
+    *,
+    radius_range=PAIR_RADIUS,
+    satellite=CONTEXT_SATELLITE,
+    satellites=PAIR_SATELLITES,
+    tokens=CONTEXT_COUNT,
+):
+    """Two-tone square tokens whose class (one of ``PAIR_CLASSES``) is the satellites' shape;
+    ``context_far`` is the same with the ring ``FAR_RADIUS`` px away."""
     width, height = image.size
     draw = ImageDraw.Draw(image)
     anns, rings = [], []
     outer, inner = _colour(rng), _colour(rng)  # one token look per image: it says nothing
-    for _ in range(rng.randint(CONTEXT_COUNT[0], CONTEXT_COUNT[1] + 1)):
-        size, radius = rng.uniform(*PAIR_TOKEN), rng.uniform(*PAIR_RADIUS)
-        reach = radius + CONTEXT_SATELLITE / 2 + 1
+    for _ in range(rng.randint(tokens[0], tokens[1] + 1)):
+        size, radius = rng.uniform(*PAIR_TOKEN), rng.uniform(*radius_range)
+        reach = radius + satellite / 2 + 1
         for _ in range(30):  # whole rings inside the image, rings apart
             cx, cy = rng.uniform(reach, width - reach), rng.uniform(reach, height - reach)
             if all(math.hypot(cx - x, cy - y) > reach + r + 2 for x, y, r in rings):
@@ -180,12 +211,12 @@ def _pair_image(rng, image, image_id, first_ann_id, classes, polygon, polygon_ar
         else:
             continue
         kind = PAIR_CLASSES[rng.randint(len(PAIR_CLASSES))]
-        count = rng.randint(PAIR_SATELLITES[0], PAIR_SATELLITES[1] + 1)
+        count = rng.randint(satellites[0], satellites[1] + 1)
         phase = rng.uniform(0, 2 * math.pi)
         for k in range(count):
             t = phase + 2 * math.pi * k / count
             sx, sy = cx + radius * math.cos(t), cy + radius * math.sin(t)
-            xy = polygon(kind, sx, sy, CONTEXT_SATELLITE, rng.uniform(0, math.pi), rng)
+            xy = polygon(kind, sx, sy, satellite, rng.uniform(0, math.pi), rng)
             draw.polygon([tuple(p) for p in xy], fill=_colour(rng))
         half = size / 2
         xy = np.array([(cx - half, cy - half), (cx + half, cy - half)])
@@ -270,6 +301,11 @@ def make_variant_image(variant, rng, image, image_id, first_ann_id, *, classes, 
         "small_packed": _packed_image,
     }
     design = DESIGNS.get(variant, variant)
+    if design == "context_far":
+        far = dict(radius_range=FAR_RADIUS, satellite=FAR_SATELLITE, satellites=FAR_SATELLITES)
+        return _pair_image(
+            rng, image, image_id, first_ann_id, classes, polygon, area, **far, tokens=FAR_COUNT
+        )
     if design not in makers:
         raise ValueError(f"shapes variant {variant!r} unknown; accepted: {VARIANTS + TRIED}")
     return makers[design](rng, image, image_id, first_ann_id, classes, polygon, area)
