@@ -23,6 +23,7 @@ its own splits and seeds (``projects.nats.data.shapes.VARIANT_SPLITS``); the des
 the test bed was calibrated are listed in ``benchmarks/README.md``.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -299,13 +300,15 @@ def make_variant_image(variant, rng, image, image_id, first_ann_id, *, classes, 
         "small_dense": _small_image,
         "context_pair": _pair_image,
         "small_packed": _packed_image,
+        "context_far": functools.partial(
+            _pair_image,
+            radius_range=FAR_RADIUS,
+            satellite=FAR_SATELLITE,
+            satellites=FAR_SATELLITES,
+            tokens=FAR_COUNT,
+        ),
     }
     design = DESIGNS.get(variant, variant)
-    if design == "context_far":
-        far = dict(radius_range=FAR_RADIUS, satellite=FAR_SATELLITE, satellites=FAR_SATELLITES)
-        return _pair_image(
-            rng, image, image_id, first_ann_id, classes, polygon, area, **far, tokens=FAR_COUNT
-        )
     if design not in makers:
         raise ValueError(f"shapes variant {variant!r} unknown; accepted: {VARIANTS + TRIED}")
     return makers[design](rng, image, image_id, first_ann_id, classes, polygon, area)
