@@ -278,6 +278,22 @@ def design_of(variant):
     return DESIGNS.get(variant, variant)
 
 
+_MAKERS = {  # design -> image maker, built once
+    "large_outline": _large_image,
+    "large_context": _context_image,
+    "small_dense": _small_image,
+    "context_pair": _pair_image,
+    "small_packed": _packed_image,
+    "context_far": functools.partial(
+        _pair_image,
+        radius_range=FAR_RADIUS,
+        satellite=FAR_SATELLITE,
+        satellites=FAR_SATELLITES,
+        tokens=FAR_COUNT,
+    ),
+}
+
+
 def make_variant_image(variant, rng, image, image_id, first_ann_id, *, classes, polygon, area):
     """Draw one image's objects of ``variant`` onto ``image`` (a background) and annotate them.
 
@@ -294,21 +310,7 @@ def make_variant_image(variant, rng, image, image_id, first_ann_id, *, classes, 
     Returns:
         list[dict]: COCO annotations, ids from ``first_ann_id``.
     """
-    makers = {
-        "large_outline": _large_image,
-        "large_context": _context_image,
-        "small_dense": _small_image,
-        "context_pair": _pair_image,
-        "small_packed": _packed_image,
-        "context_far": functools.partial(
-            _pair_image,
-            radius_range=FAR_RADIUS,
-            satellite=FAR_SATELLITE,
-            satellites=FAR_SATELLITES,
-            tokens=FAR_COUNT,
-        ),
-    }
-    design = DESIGNS.get(variant, variant)
-    if design not in makers:
+    design = design_of(variant)
+    if design not in _MAKERS:
         raise ValueError(f"shapes variant {variant!r} unknown; accepted: {VARIANTS + TRIED}")
-    return makers[design](rng, image, image_id, first_ann_id, classes, polygon, area)
+    return _MAKERS[design](rng, image, image_id, first_ann_id, classes, polygon, area)
