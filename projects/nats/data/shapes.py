@@ -57,10 +57,11 @@ VARIANT_SPLITS = {
     for split, seed, num in (("train", 1, 600), ("arch", 2, 200), ("val", 3, 300), ("dev", 4, 200))
     for seed in (base + seed,)
 }
-# A design on trial (benchmarks/README.md), with splits of its own; dev is larger, since a
-# context_far image holds one object.
+# Designs on trial (benchmarks/README.md), with splits of their own; dev is larger, since their
+# images hold one object each.
 TRIAL_SPLITS = {
-    f"nats_context_far_{split}": ("context_far", 40 + seed, num)
+    f"nats_{design}_{split}": (design, base + seed, num)
+    for design, base in (("context_far", 40), ("context_colour", 50))
     for split, seed, num in (("train", 1, 600), ("arch", 2, 200), ("val", 3, 300), ("dev", 4, 400))
 }
 VARIANT_IMAGE_SIZE = (128, 128)

@@ -16,7 +16,8 @@ square images (the test bed's laptop scale); they differ in what a large recepti
   ``small_dense`` (``SMALL_SIZES`` px shapes ``SMALL_GAP`` px apart).
 * On trial: ``context_far``, ``context_pair`` with one token per 256x256 image and its ring
   ``FAR_RADIUS`` px away, beyond the effective reach of a dilation-1 res4/res5 (its registered
-  splits ``nats_context_far_*``).
+  splits ``nats_context_far_*``), and ``context_colour``, the same geometry with the class told
+  by the satellites' fill, light or dark, not by their shape (``nats_context_colour_*``).
 
 Every object is annotated as in ``nats_shapes`` (box, area, polygon, shape class). Each variant has
 its own splits and seeds (``projects.nats.data.shapes.VARIANT_SPLITS``); the designs tried while
@@ -39,6 +40,7 @@ __all__ = [
     "SMALL_SIZES",
     "SMALL_GAP",
     "DESIGN_IMAGE_SIZE",
+    "COLOUR_CUE",
     "design_of",
     "make_variant_image",
 ]
@@ -63,6 +65,9 @@ FAR_RADIUS = (95.0, 115.0)  # context_far: ring radius, px (past a dilation-1 tr
 FAR_SATELLITE = 12.0  # context_far: satellite size, px
 FAR_SATELLITES = (8, 11)  # context_far: satellites per ring, inclusive
 FAR_COUNT = (1, 1)  # context_far: tokens per image, inclusive (one ring fills the image)
+# context_colour: the per-channel fill range of the satellites, by token class: light or dark,
+# outside the backgrounds' 40-215 (shapes._background), so that one pixel tells the class
+COLOUR_CUE = {"disc": (235, 256), "cross": (0, 21)}
 PACKED_SIZES = (10.0, 20.0)  # small_packed: object size range, px
 PACKED_COUNT = (12, 30)  # small_packed: objects per image, inclusive
 PACKED_GAP = 1.0  # small_packed: smallest distance between two objects' boxes, px
@@ -77,9 +82,10 @@ TRIED = (
     "context_pair",
     "small_packed",
     "context_far",
+    "context_colour",
 )
 # (height, width) of a design's images where it is not the test bed's 128x128
-DESIGN_IMAGE_SIZE = {"context_far": (256, 256)}
+DESIGN_IMAGE_SIZE = {"context_far": (256, 256), "context_colour": (256, 256)}
 
 
 def _annotation(xy, kind_id, image_id, ann_id, area):
@@ -195,9 +201,12 @@ def _pair_image(
     satellite=CONTEXT_SATELLITE,
     satellites=PAIR_SATELLITES,
     tokens=CONTEXT_COUNT,
+    cue="shape",
 ):
     """Two-tone square tokens whose class (one of ``PAIR_CLASSES``) is the satellites' shape;
-    ``context_far`` is the same with the ring ``FAR_RADIUS`` px away."""
+    ``context_far`` is the same with the ring ``FAR_RADIUS`` px away; ``cue="colour"``
+    (``context_colour``) gives the satellites any of the four shapes and decides the class by
+    their fill instead, light or dark (``COLOUR_CUE``)."""
     width, height = image.size
     draw = ImageDraw.Draw(image)
     anns, rings = [], []
@@ -217,8 +226,14 @@ def _pair_image(
         for k in range(count):
             t = phase + 2 * math.pi * k / count
             sx, sy = cx + radius * math.cos(t), cy + radius * math.sin(t)
-            xy = polygon(kind, sx, sy, satellite, rng.uniform(0, math.pi), rng)
-            draw.polygon([tuple(p) for p in xy], fill=_colour(rng))
+            if cue == "shape":
+                xy = polygon(kind, sx, sy, satellite, rng.uniform(0, math.pi), rng)
+                fill = _colour(rng)
+            else:
+                shape = classes[rng.randint(len(classes))]
+                xy = polygon(shape, sx, sy, satellite, rng.uniform(0, math.pi), rng)
+                fill = tuple(int(v) for v in rng.randint(*COLOUR_CUE[kind], size=3))
+            draw.polygon([tuple(p) for p in xy], fill=fill)
         half = size / 2
         xy = np.array([(cx - half, cy - half), (cx + half, cy - half)])
         xy = np.round(np.vstack([xy, [(cx + half, cy + half), (cx - half, cy + half)]]), 2)
@@ -290,6 +305,14 @@ _MAKERS = {  # design -> image maker, built once
         satellite=FAR_SATELLITE,
         satellites=FAR_SATELLITES,
         tokens=FAR_COUNT,
+    ),
+    "context_colour": functools.partial(
+        _pair_image,
+        radius_range=FAR_RADIUS,
+        satellite=FAR_SATELLITE,
+        satellites=FAR_SATELLITES,
+        tokens=FAR_COUNT,
+        cue="colour",
     ),
 }
 
