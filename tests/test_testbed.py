@@ -18,6 +18,7 @@ from projects.nats.data import generate_shapes
 from projects.nats.data import shapes as shapes_module
 from projects.nats.data.shapes import SHAPE_CLASSES
 from projects.nats.data.variants import (
+    COLOUR_CUE,
     CONTEXT_COUNT,
     CONTEXT_TOKEN,
     DESIGNS,
@@ -109,10 +110,11 @@ def test_context_tokens_look_alike_and_sizes_as_documented(tmp_path, design, tok
     assert all(len(v) == 1 for v in per_image.values())
 
 
-def test_context_far_one_token_per_image_and_its_ring_far_away(tmp_path):
+@pytest.mark.parametrize("design", ["context_far", "context_colour"])
+def test_far_designs_one_token_per_image_and_its_ring_far_away(tmp_path, design):
     out = tmp_path / "far"
     size = (256, 256)
-    generate_shapes(os.fspath(out), num_images=12, seed=3, image_size=size, variant="context_far")
+    generate_shapes(os.fspath(out), num_images=12, seed=3, image_size=size, variant=design)
     coco = json.loads((out / "annotations.json").read_text())
     assert [a["image_id"] for a in coco["annotations"]] == list(range(1, 13))  # one per image
     assert {a["category_id"] for a in coco["annotations"]} == {
@@ -131,6 +133,13 @@ def test_context_far_one_token_per_image_and_its_ring_far_away(tmp_path):
         ring &= distance < FAR_RADIUS[1] + FAR_SATELLITE
         assert near.sum() == 0, "something drawn between the token and its ring"
         assert ring.sum() > 20, "no satellites on the ring"
+        if design == "context_colour":  # the ring's fill tells the class, light or dark
+            annulus = (distance > FAR_RADIUS[0] - FAR_SATELLITE) & (distance < FAR_RADIUS[1] + 9)
+            light = (img[annulus].min(-1) >= COLOUR_CUE["disc"][0]).sum()
+            dark = (img[annulus].max(-1) < COLOUR_CUE["cross"][1]).sum()
+            kind = SHAPE_CLASSES[a["category_id"] - 1]
+            assert (light > 200, dark > 200) == (kind == "disc", kind == "cross"), (light, dark)
+            assert min(light, dark) < 10, "both fills on one ring"
 
 
 def test_large_outline_design_sizes_and_counts(tmp_path):
@@ -180,9 +189,10 @@ def test_registered_variant_splits_and_unchanged_shapes_splits():
             assert meta.nats_shapes["variant"] == variant
             assert tuple(meta.nats_shapes["image_size"]) == SIZE
             assert f"nats_{variant}_{split}" in DatasetCatalog.list()
-    for split in ("train", "arch", "dev", "val"):  # the design on trial, at its own size
-        meta = MetadataCatalog.get(f"nats_context_far_{split}").nats_shapes
-        assert meta["variant"] == "context_far" and tuple(meta["image_size"]) == (256, 256)
+    for design in ("context_far", "context_colour"):  # the designs on trial, at their own size
+        for split in ("train", "arch", "dev", "val"):
+            meta = MetadataCatalog.get(f"nats_{design}_{split}").nats_shapes
+            assert meta["variant"] == design and tuple(meta["image_size"]) == (256, 256)
     seeds = [s for _, s, _ in shapes_module.VARIANT_SPLITS.values()]
     seeds += [s for _, s, _ in shapes_module.TRIAL_SPLITS.values()]
     seeds += [s for s, _ in shapes_module.BUILTIN_SPLITS.values()]

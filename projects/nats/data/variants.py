@@ -17,7 +17,9 @@ square images (the test bed's laptop scale); they differ in what a large recepti
 * On trial: ``context_far``, ``context_pair`` with one token per 256x256 image and its ring
   ``FAR_RADIUS`` px away, beyond the effective reach of a dilation-1 res4/res5 (its registered
   splits ``nats_context_far_*``), and ``context_colour``, the same geometry with the class told
-  by the satellites' fill, light or dark, not by their shape (``nats_context_colour_*``).
+  by the satellites' fill, light or dark, not by their shape (``nats_context_colour_*``), and
+  ``colour_pair``, ``context_pair`` (128x128, the ring 30-40 px away) with that colour cue: the
+  control that says whether the cue is learned at all when it is near (``nats_colour_pair_*``).
 
 Every object is annotated as in ``nats_shapes`` (box, area, polygon, shape class). Each variant has
 its own splits and seeds (``projects.nats.data.shapes.VARIANT_SPLITS``); the designs tried while
@@ -83,6 +85,7 @@ TRIED = (
     "small_packed",
     "context_far",
     "context_colour",
+    "colour_pair",
 )
 # (height, width) of a design's images where it is not the test bed's 128x128
 DESIGN_IMAGE_SIZE = {"context_far": (256, 256), "context_colour": (256, 256)}
@@ -314,6 +317,7 @@ _MAKERS = {  # design -> image maker, built once
         tokens=FAR_COUNT,
         cue="colour",
     ),
+    "colour_pair": functools.partial(_pair_image, cue="colour"),
 }
 
 
