@@ -61,7 +61,12 @@ VARIANT_SPLITS = {
 # images hold one object each.
 TRIAL_SPLITS = {
     f"nats_{design}_{split}": (design, base + seed, num)
-    for design, base in (("context_far", 40), ("context_colour", 50), ("colour_pair", 60))
+    for design, base in (
+        ("context_far", 40),
+        ("context_colour", 50),
+        ("colour_pair", 60),
+        ("colour_decoy", 70),
+    )
     for split, seed, num in (("train", 1, 600), ("arch", 2, 200), ("val", 3, 300), ("dev", 4, 400))
 }
 VARIANT_IMAGE_SIZE = (128, 128)

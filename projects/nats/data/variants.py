@@ -19,7 +19,10 @@ square images (the test bed's laptop scale); they differ in what a large recepti
   splits ``nats_context_far_*``), and ``context_colour``, the same geometry with the class told
   by the satellites' fill, light or dark, not by their shape (``nats_context_colour_*``), and
   ``colour_pair``, ``context_pair`` (128x128, the ring 30-40 px away) with that colour cue: the
-  control that says whether the cue is learned at all when it is near (``nats_colour_pair_*``).
+  control that says whether the cue is learned at all when it is near (``nats_colour_pair_*``);
+  ``colour_decoy``, two such tokens per 192x192 image where only a light-ringed token is an
+  object (a ``disc``) and a dark-ringed one a decoy left unannotated: context decides objectness,
+  not the class (``nats_colour_decoy_*``).
 
 Every object is annotated as in ``nats_shapes`` (box, area, polygon, shape class). Each variant has
 its own splits and seeds (``projects.nats.data.shapes.VARIANT_SPLITS``); the designs tried while
@@ -70,6 +73,7 @@ FAR_COUNT = (1, 1)  # context_far: tokens per image, inclusive (one ring fills t
 # context_colour: the per-channel fill range of the satellites, by token class: light or dark,
 # outside the backgrounds' 40-215 (shapes._background), so that one pixel tells the class
 COLOUR_CUE = {"disc": (235, 256), "cross": (0, 21)}
+DECOY_COUNT = (2, 2)  # colour_decoy: tokens per image, each light-ringed (an object) or a decoy
 PACKED_SIZES = (10.0, 20.0)  # small_packed: object size range, px
 PACKED_COUNT = (12, 30)  # small_packed: objects per image, inclusive
 PACKED_GAP = 1.0  # small_packed: smallest distance between two objects' boxes, px
@@ -86,9 +90,14 @@ TRIED = (
     "context_far",
     "context_colour",
     "colour_pair",
+    "colour_decoy",
 )
 # (height, width) of a design's images where it is not the test bed's 128x128
-DESIGN_IMAGE_SIZE = {"context_far": (256, 256), "context_colour": (256, 256)}
+DESIGN_IMAGE_SIZE = {
+    "context_far": (256, 256),
+    "context_colour": (256, 256),
+    "colour_decoy": (192, 192),
+}
 
 
 def _annotation(xy, kind_id, image_id, ann_id, area):
@@ -205,11 +214,14 @@ def _pair_image(
     satellites=PAIR_SATELLITES,
     tokens=CONTEXT_COUNT,
     cue="shape",
+    decoy=None,
 ):
     """Two-tone square tokens whose class (one of ``PAIR_CLASSES``) is the satellites' shape;
     ``context_far`` is the same with the ring ``FAR_RADIUS`` px away; ``cue="colour"``
     (``context_colour``) gives the satellites any of the four shapes and decides the class by
-    their fill instead, light or dark (``COLOUR_CUE``)."""
+    their fill instead, light or dark (``COLOUR_CUE``); tokens of the class ``decoy`` are drawn
+    and not annotated (``colour_decoy``: whether a token is an object at all is told by its ring).
+    """
     width, height = image.size
     draw = ImageDraw.Draw(image)
     anns, rings = [], []
@@ -244,8 +256,10 @@ def _pair_image(
         q = half / 2
         draw.rectangle([cx - q, cy - q, cx + q, cy + q], fill=inner)
         rings.append((cx, cy, reach))
-        kind_id = classes.index(kind)
-        anns.append(_annotation(xy, kind_id, image_id, first_ann_id + len(anns), polygon_area(xy)))
+        if kind != decoy:
+            kind_id = classes.index(kind)
+            ann_id = first_ann_id + len(anns)
+            anns.append(_annotation(xy, kind_id, image_id, ann_id, polygon_area(xy)))
     return anns
 
 
@@ -318,6 +332,9 @@ _MAKERS = {  # design -> image maker, built once
         cue="colour",
     ),
     "colour_pair": functools.partial(_pair_image, cue="colour"),
+    "colour_decoy": functools.partial(
+        _pair_image, cue="colour", tokens=DECOY_COUNT, decoy=PAIR_CLASSES[1]
+    ),
 }
 
 
