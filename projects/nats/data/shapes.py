@@ -66,6 +66,7 @@ TRIAL_SPLITS = {
         ("context_colour", 50),
         ("colour_pair", 60),
         ("colour_decoy", 70),
+        ("far_decoy", 80),
     )
     for split, seed, num in (("train", 1, 600), ("arch", 2, 200), ("val", 3, 300), ("dev", 4, 400))
 }

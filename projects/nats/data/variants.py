@@ -22,7 +22,9 @@ square images (the test bed's laptop scale); they differ in what a large recepti
   control that says whether the cue is learned at all when it is near (``nats_colour_pair_*``);
   ``colour_decoy``, two such tokens per 192x192 image where only a light-ringed token is an
   object (a ``disc``) and a dark-ringed one a decoy left unannotated: context decides objectness,
-  not the class (``nats_colour_decoy_*``).
+  not the class (``nats_colour_decoy_*``); ``far_decoy``, that cue in ``context_colour``'s
+  geometry (one token per 256x256 image, the ring 95-115 px away; a decoy image has no object,
+  so it is trained with ``DATALOADER.FILTER_EMPTY_ANNOTATIONS False``; ``nats_far_decoy_*``).
 
 Every object is annotated as in ``nats_shapes`` (box, area, polygon, shape class). Each variant has
 its own splits and seeds (``projects.nats.data.shapes.VARIANT_SPLITS``); the designs tried while
@@ -91,12 +93,14 @@ TRIED = (
     "context_colour",
     "colour_pair",
     "colour_decoy",
+    "far_decoy",
 )
 # (height, width) of a design's images where it is not the test bed's 128x128
 DESIGN_IMAGE_SIZE = {
     "context_far": (256, 256),
     "context_colour": (256, 256),
     "colour_decoy": (192, 192),
+    "far_decoy": (256, 256),
 }
 
 
@@ -334,6 +338,15 @@ _MAKERS = {  # design -> image maker, built once
     "colour_pair": functools.partial(_pair_image, cue="colour"),
     "colour_decoy": functools.partial(
         _pair_image, cue="colour", tokens=DECOY_COUNT, decoy=PAIR_CLASSES[1]
+    ),
+    "far_decoy": functools.partial(
+        _pair_image,
+        radius_range=FAR_RADIUS,
+        satellite=FAR_SATELLITE,
+        satellites=FAR_SATELLITES,
+        tokens=FAR_COUNT,
+        cue="colour",
+        decoy=PAIR_CLASSES[1],
     ),
 }
 
