@@ -51,7 +51,7 @@ PANEL_DIR = f"{TESTBED}/panel"
 RANDOM_DRAWS = {"random_a": 100, "random_b": 101}
 VARIANTS = ("large", "small")
 # designs on trial, with splits of their own (nats_<design>_*)
-TRIALS = ("context_far", "context_colour", "colour_pair", "colour_decoy", "far_decoy")
+TRIALS = ("context_far", "context_colour", "colour_pair", "colour_decoy", "far_decoy", "mid_decoy")
 KEYS = ("AP", "APs", "APm", "APl")
 SPLITS = ("dev", "val")
 QUICK_OPTS = ["SOLVER.MAX_ITER", "40", "SOLVER.STEPS", "(30,)", "SOLVER.WARMUP_ITERS", "10"]

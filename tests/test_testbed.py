@@ -20,16 +20,19 @@ from projects.nats.data.shapes import SHAPE_CLASSES
 from projects.nats.data.variants import (
     COLOUR_CUE,
     CONTEXT_COUNT,
+    DECOY_COUNT,
     CONTEXT_TOKEN,
     DESIGNS,
     FAR_RADIUS,
     FAR_SATELLITE,
     LARGE_COUNT,
     LARGE_SIZES,
+    MID_RADIUS,
     PACKED_COUNT,
     PACKED_GAP,
     PACKED_SIZES,
     PAIR_CLASSES,
+    PAIR_RADIUS,
     PAIR_TOKEN,
     SMALL_COUNT,
     SMALL_GAP,
@@ -140,6 +143,33 @@ def test_far_designs_one_token_per_image_and_its_ring_far_away(tmp_path, design)
             kind = SHAPE_CLASSES[a["category_id"] - 1]
             assert (light > 200, dark > 200) == (kind == "disc", kind == "cross"), (light, dark)
             assert min(light, dark) < 10, "both fills on one ring"
+
+
+@pytest.mark.parametrize(
+    "design, size",
+    [("colour_decoy", (192, 192)), ("far_decoy", (256, 256)), ("mid_decoy", (192, 192))],
+)
+def test_decoy_designs_annotate_only_light_ringed_tokens(tmp_path, design, size):
+    out = tmp_path / design
+    generate_shapes(os.fspath(out), num_images=16, seed=5, image_size=size, variant=design)
+    coco = json.loads((out / "annotations.json").read_text())
+    assert {a["category_id"] for a in coco["annotations"]} == {SHAPE_CLASSES.index("disc") + 1}
+    per_image = np.bincount([a["image_id"] for a in coco["annotations"]], minlength=17)[1:]
+    assert per_image.max() <= DECOY_COUNT[1] and 0 in per_image, "no image with decoys only"
+    yy, xx = np.mgrid[0 : size[0], 0 : size[1]]
+    radius = {"far_decoy": FAR_RADIUS, "mid_decoy": MID_RADIUS}.get(design, PAIR_RADIUS)
+    for a in coco["annotations"]:
+        x, y, w, h = a["bbox"]
+        img = np.asarray(Image.open(out / "images" / f"{a['image_id']:06d}.png")).astype(float)
+        distance = np.hypot(xx - (x + w / 2), yy - (y + h / 2))
+        annulus = (distance > radius[0] - 6) & (distance < radius[1] + 6)
+        light = (img[annulus].min(-1) >= COLOUR_CUE["disc"][0]).sum()
+        assert light > 100, "an annotated token without its light ring"
+    for image_id in np.flatnonzero(per_image == 0) + 1:  # a decoy's ring is dark
+        img = np.asarray(Image.open(out / "images" / f"{image_id:06d}.png")).astype(float)
+        assert (img.max(-1) < COLOUR_CUE["cross"][1]).sum() > 100
+        if design != "colour_decoy":  # one token per image: nothing light anywhere
+            assert (img.min(-1) >= COLOUR_CUE["disc"][0]).sum() < 10
 
 
 def test_large_outline_design_sizes_and_counts(tmp_path):

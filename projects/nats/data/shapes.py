@@ -67,6 +67,7 @@ TRIAL_SPLITS = {
         ("colour_pair", 60),
         ("colour_decoy", 70),
         ("far_decoy", 80),
+        ("mid_decoy", 90),
     )
     for split, seed, num in (("train", 1, 600), ("arch", 2, 200), ("val", 3, 300), ("dev", 4, 400))
 }

@@ -24,7 +24,8 @@ square images (the test bed's laptop scale); they differ in what a large recepti
   object (a ``disc``) and a dark-ringed one a decoy left unannotated: context decides objectness,
   not the class (``nats_colour_decoy_*``); ``far_decoy``, that cue in ``context_colour``'s
   geometry (one token per 256x256 image, the ring 95-115 px away; a decoy image has no object,
-  so it is trained with ``DATALOADER.FILTER_EMPTY_ANNOTATIONS False``; ``nats_far_decoy_*``).
+  so it is trained with ``DATALOADER.FILTER_EMPTY_ANNOTATIONS False``; ``nats_far_decoy_*``),
+  and ``mid_decoy``, the same on 192x192 images with the ring ``MID_RADIUS`` px away.
 
 Every object is annotated as in ``nats_shapes`` (box, area, polygon, shape class). Each variant has
 its own splits and seeds (``projects.nats.data.shapes.VARIANT_SPLITS``); the designs tried while
@@ -72,6 +73,7 @@ FAR_RADIUS = (95.0, 115.0)  # context_far: ring radius, px (past a dilation-1 tr
 FAR_SATELLITE = 12.0  # context_far: satellite size, px
 FAR_SATELLITES = (8, 11)  # context_far: satellites per ring, inclusive
 FAR_COUNT = (1, 1)  # context_far: tokens per image, inclusive (one ring fills the image)
+MID_RADIUS = (55.0, 70.0)  # mid_decoy: ring radius, px (about where all_d1's res4 reach ends)
 # context_colour: the per-channel fill range of the satellites, by token class: light or dark,
 # outside the backgrounds' 40-215 (shapes._background), so that one pixel tells the class
 COLOUR_CUE = {"disc": (235, 256), "cross": (0, 21)}
@@ -94,6 +96,7 @@ TRIED = (
     "colour_pair",
     "colour_decoy",
     "far_decoy",
+    "mid_decoy",
 )
 # (height, width) of a design's images where it is not the test bed's 128x128
 DESIGN_IMAGE_SIZE = {
@@ -101,6 +104,7 @@ DESIGN_IMAGE_SIZE = {
     "context_colour": (256, 256),
     "colour_decoy": (192, 192),
     "far_decoy": (256, 256),
+    "mid_decoy": (192, 192),
 }
 
 
@@ -342,6 +346,15 @@ _MAKERS = {  # design -> image maker, built once
     "far_decoy": functools.partial(
         _pair_image,
         radius_range=FAR_RADIUS,
+        satellite=FAR_SATELLITE,
+        satellites=FAR_SATELLITES,
+        tokens=FAR_COUNT,
+        cue="colour",
+        decoy=PAIR_CLASSES[1],
+    ),
+    "mid_decoy": functools.partial(
+        _pair_image,
+        radius_range=MID_RADIUS,
         satellite=FAR_SATELLITE,
         satellites=FAR_SATELLITES,
         tokens=FAR_COUNT,
