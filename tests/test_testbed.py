@@ -20,8 +20,8 @@ from projects.nats.data.shapes import SHAPE_CLASSES
 from projects.nats.data.variants import (
     COLOUR_CUE,
     CONTEXT_COUNT,
-    DECOY_COUNT,
     CONTEXT_TOKEN,
+    DECOY_COUNT,
     DESIGNS,
     FAR_RADIUS,
     FAR_SATELLITE,
