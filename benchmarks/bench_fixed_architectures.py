@@ -50,8 +50,17 @@ SEARCH_CONFIG = f"{TESTBED}/search_testbed_R_50_FPN_G16.yaml"
 PANEL_DIR = f"{TESTBED}/panel"
 RANDOM_DRAWS = {"random_a": 100, "random_b": 101}
 VARIANTS = ("large", "small")
-# designs on trial, with splits of their own (nats_<design>_*)
-TRIALS = ("context_far", "context_colour", "colour_pair", "colour_decoy", "far_decoy", "mid_decoy")
+# designs on trial, with splits of their own (nats_<design>_*: shapes.TRIAL_SPLITS)
+TRIALS = (
+    "context_far",
+    "context_colour",
+    "colour_pair",
+    "colour_decoy",
+    "far_decoy",
+    "mid_decoy",
+    "near_decoy",
+    "pair_mid_decoy",
+)
 KEYS = ("AP", "APs", "APm", "APl")
 SPLITS = ("dev", "val")
 QUICK_OPTS = ["SOLVER.MAX_ITER", "40", "SOLVER.STEPS", "(30,)", "SOLVER.WARMUP_ITERS", "10"]

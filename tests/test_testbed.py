@@ -146,10 +146,16 @@ def test_far_designs_one_token_per_image_and_its_ring_far_away(tmp_path, design)
 
 
 @pytest.mark.parametrize(
-    "design, size",
-    [("colour_decoy", (192, 192)), ("far_decoy", (256, 256)), ("mid_decoy", (192, 192))],
+    "design, size, radius",
+    [
+        ("colour_decoy", (192, 192), PAIR_RADIUS),
+        ("far_decoy", (256, 256), FAR_RADIUS),
+        ("mid_decoy", (192, 192), MID_RADIUS),
+        ("near_decoy", (192, 192), PAIR_RADIUS),
+        ("pair_mid_decoy", (320, 320), MID_RADIUS),
+    ],
 )
-def test_decoy_designs_annotate_only_light_ringed_tokens(tmp_path, design, size):
+def test_decoy_designs_annotate_only_light_ringed_tokens(tmp_path, design, size, radius):
     out = tmp_path / design
     generate_shapes(os.fspath(out), num_images=16, seed=5, image_size=size, variant=design)
     coco = json.loads((out / "annotations.json").read_text())
@@ -157,7 +163,6 @@ def test_decoy_designs_annotate_only_light_ringed_tokens(tmp_path, design, size)
     per_image = np.bincount([a["image_id"] for a in coco["annotations"]], minlength=17)[1:]
     assert per_image.max() <= DECOY_COUNT[1] and 0 in per_image, "no image with decoys only"
     yy, xx = np.mgrid[0 : size[0], 0 : size[1]]
-    radius = {"far_decoy": FAR_RADIUS, "mid_decoy": MID_RADIUS}.get(design, PAIR_RADIUS)
     for a in coco["annotations"]:
         x, y, w, h = a["bbox"]
         img = np.asarray(Image.open(out / "images" / f"{a['image_id']:06d}.png")).astype(float)
@@ -168,7 +173,7 @@ def test_decoy_designs_annotate_only_light_ringed_tokens(tmp_path, design, size)
     for image_id in np.flatnonzero(per_image == 0) + 1:  # a decoy's ring is dark
         img = np.asarray(Image.open(out / "images" / f"{image_id:06d}.png")).astype(float)
         assert (img.max(-1) < COLOUR_CUE["cross"][1]).sum() > 100
-        if design != "colour_decoy":  # one token per image: nothing light anywhere
+        if design not in ("colour_decoy", "pair_mid_decoy"):  # one token: nothing light at all
             assert (img.min(-1) >= COLOUR_CUE["disc"][0]).sum() < 10
 
 

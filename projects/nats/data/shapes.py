@@ -68,6 +68,8 @@ TRIAL_SPLITS = {
         ("colour_decoy", 70),
         ("far_decoy", 80),
         ("mid_decoy", 90),
+        ("near_decoy", 100),
+        ("pair_mid_decoy", 110),
     )
     for split, seed, num in (("train", 1, 600), ("arch", 2, 200), ("val", 3, 300), ("dev", 4, 400))
 }

@@ -25,7 +25,9 @@ square images (the test bed's laptop scale); they differ in what a large recepti
   not the class (``nats_colour_decoy_*``); ``far_decoy``, that cue in ``context_colour``'s
   geometry (one token per 256x256 image, the ring 95-115 px away; a decoy image has no object,
   so it is trained with ``DATALOADER.FILTER_EMPTY_ANNOTATIONS False``; ``nats_far_decoy_*``),
-  and ``mid_decoy``, the same on 192x192 images with the ring ``MID_RADIUS`` px away. Where a
+  ``mid_decoy``, the same on 192x192 images with the ring ``MID_RADIUS`` px away, and the two
+  controls that take ``colour_decoy``'s differences apart: ``near_decoy`` (``mid_decoy`` with the
+  ring 30-40 px away) and ``pair_mid_decoy`` (two tokens per 320x320 image, ring 55-70 px). Where a
   decoy design's images may hold no object, training on them needs that key set; Detectron2's
   default drops them (as it did in ``colour_decoy``'s trial: benchmarks/README.md).
 
@@ -99,6 +101,8 @@ TRIED = (
     "colour_decoy",
     "far_decoy",
     "mid_decoy",
+    "near_decoy",
+    "pair_mid_decoy",
 )
 # (height, width) of a design's images where it is not the test bed's 128x128
 DESIGN_IMAGE_SIZE = {
@@ -107,6 +111,8 @@ DESIGN_IMAGE_SIZE = {
     "colour_decoy": (192, 192),
     "far_decoy": (256, 256),
     "mid_decoy": (192, 192),
+    "near_decoy": (192, 192),
+    "pair_mid_decoy": (320, 320),
 }
 
 
@@ -340,6 +346,18 @@ _MAKERS = {  # design -> image maker, built once
     "mid_decoy": functools.partial(
         _pair_image,
         **{**_FAR_RING, "radius_range": MID_RADIUS},
+        cue="colour",
+        decoy=PAIR_CLASSES[1],
+    ),
+    "near_decoy": functools.partial(
+        _pair_image,
+        **{**_FAR_RING, "radius_range": PAIR_RADIUS},
+        cue="colour",
+        decoy=PAIR_CLASSES[1],
+    ),
+    "pair_mid_decoy": functools.partial(
+        _pair_image,
+        **{**_FAR_RING, "radius_range": MID_RADIUS, "tokens": DECOY_COUNT},
         cue="colour",
         decoy=PAIR_CLASSES[1],
     ),
