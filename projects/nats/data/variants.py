@@ -14,22 +14,16 @@ square images (the test bed's laptop scale); they differ in what a large recepti
   among clutter strokes, the class decided by the outline's global shape), ``large_context``
   (plain ``CONTEXT_TOKEN`` px tokens ringed by satellites of any of the four classes) and
   ``small_dense`` (``SMALL_SIZES`` px shapes ``SMALL_GAP`` px apart).
-* On trial: ``context_far``, ``context_pair`` with one token per 256x256 image and its ring
-  ``FAR_RADIUS`` px away, beyond the effective reach of a dilation-1 res4/res5 (its registered
-  splits ``nats_context_far_*``), and ``context_colour``, the same geometry with the class told
-  by the satellites' fill, light or dark, not by their shape (``nats_context_colour_*``), and
-  ``colour_pair``, ``context_pair`` (128x128, the ring 30-40 px away) with that colour cue: the
-  control that says whether the cue is learned at all when it is near (``nats_colour_pair_*``);
-  ``colour_decoy``, two such tokens per 192x192 image where only a light-ringed token is an
-  object (a ``disc``) and a dark-ringed one a decoy left unannotated: context decides objectness,
-  not the class (``nats_colour_decoy_*``); ``far_decoy``, that cue in ``context_colour``'s
-  geometry (one token per 256x256 image, the ring 95-115 px away; a decoy image has no object,
-  so it is trained with ``DATALOADER.FILTER_EMPTY_ANNOTATIONS False``; ``nats_far_decoy_*``),
-  ``mid_decoy``, the same on 192x192 images with the ring ``MID_RADIUS`` px away, and the two
-  controls that take ``colour_decoy``'s differences apart: ``near_decoy`` (``mid_decoy`` with the
-  ring 30-40 px away) and ``pair_mid_decoy`` (two tokens per 320x320 image, ring 55-70 px). Where a
-  decoy design's images may hold no object, training on them needs that key set; Detectron2's
-  default drops them (as it did in ``colour_decoy``'s trial: benchmarks/README.md).
+* On trial, each with its own splits ``nats_<design>_*`` (benchmarks/README.md says what each
+  asked and found): ``context_far`` (``context_pair`` with one token per 256x256 image, its
+  ring ``FAR_RADIUS`` px away); ``context_colour`` (that geometry, the class told by the
+  satellites' fill, light or dark: ``COLOUR_CUE``); ``colour_pair`` (``context_pair`` with that
+  cue); and the decoy designs, where only a light-ringed token is an object (a ``disc``) and a
+  dark-ringed one is drawn unannotated, so that context decides objectness: ``colour_decoy``
+  (two tokens, 192x192), ``far_decoy`` (``context_colour``'s geometry), ``mid_decoy`` and
+  ``near_decoy`` (one token, 192x192, the ring ``MID_RADIUS`` / ``PAIR_RADIUS`` px away) and
+  ``pair_mid_decoy`` (two tokens, 320x320, ``MID_RADIUS``). Their images may hold no object:
+  training on those needs ``DATALOADER.FILTER_EMPTY_ANNOTATIONS False``.
 
 Every object is annotated as in ``nats_shapes`` (box, area, polygon, shape class). Each variant has
 its own splits and seeds (``projects.nats.data.shapes.VARIANT_SPLITS``); the designs tried while
