@@ -42,6 +42,7 @@ from bench_nats_vs_baseline import T975, paired  # noqa: E402
 from pipeline import run_stage, standin_weights  # noqa: E402
 
 from projects.nats.atomic import atomic_open  # noqa: E402
+from projects.nats.data.variants import ON_TRIAL  # noqa: E402
 
 TESTBED = "configs/TestBed"
 BASELINE_CONFIG = f"{TESTBED}/faster_rcnn_R_50_FPN_testbed.yaml"
@@ -50,17 +51,7 @@ SEARCH_CONFIG = f"{TESTBED}/search_testbed_R_50_FPN_G16.yaml"
 PANEL_DIR = f"{TESTBED}/panel"
 RANDOM_DRAWS = {"random_a": 100, "random_b": 101}
 VARIANTS = ("large", "small")
-# designs on trial, with splits of their own (nats_<design>_*: shapes.TRIAL_SPLITS)
-TRIALS = (
-    "context_far",
-    "context_colour",
-    "colour_pair",
-    "colour_decoy",
-    "far_decoy",
-    "mid_decoy",
-    "near_decoy",
-    "pair_mid_decoy",
-)
+TRIALS = ON_TRIAL  # designs on trial, with splits of their own (nats_<design>_*)
 KEYS = ("AP", "APs", "APm", "APl")
 SPLITS = ("dev", "val")
 QUICK_OPTS = ["SOLVER.MAX_ITER", "40", "SOLVER.STEPS", "(30,)", "SOLVER.WARMUP_ITERS", "10"]

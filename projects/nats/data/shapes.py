@@ -23,7 +23,14 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets import load_coco_json
 from PIL import Image, ImageDraw
 
-from .variants import DESIGN_IMAGE_SIZE, TRIED, VARIANTS, design_of, make_variant_image
+from .variants import (
+    DESIGN_IMAGE_SIZE,
+    ON_TRIAL,
+    TRIED,
+    VARIANTS,
+    design_of,
+    make_variant_image,
+)
 
 __all__ = [
     "SHAPE_CLASSES",
@@ -57,20 +64,11 @@ VARIANT_SPLITS = {
     for split, seed, num in (("train", 1, 600), ("arch", 2, 200), ("val", 3, 300), ("dev", 4, 200))
     for seed in (base + seed,)
 }
-# Designs on trial (benchmarks/README.md), with splits of their own; dev is larger, since their
-# images hold one object each.
+# Designs on trial (benchmarks/README.md), with splits of their own, seeds 41-44, 51-54, ...;
+# dev is larger, since their images hold one or two objects each.
 TRIAL_SPLITS = {
-    f"nats_{design}_{split}": (design, base + seed, num)
-    for design, base in (
-        ("context_far", 40),
-        ("context_colour", 50),
-        ("colour_pair", 60),
-        ("colour_decoy", 70),
-        ("far_decoy", 80),
-        ("mid_decoy", 90),
-        ("near_decoy", 100),
-        ("pair_mid_decoy", 110),
-    )
+    f"nats_{design}_{split}": (design, 40 + 10 * i + seed, num)
+    for i, design in enumerate(ON_TRIAL)
     for split, seed, num in (("train", 1, 600), ("arch", 2, 200), ("val", 3, 300), ("dev", 4, 400))
 }
 VARIANT_IMAGE_SIZE = (128, 128)

@@ -40,6 +40,7 @@ __all__ = [
     "VARIANTS",
     "DESIGNS",
     "TRIED",
+    "ON_TRIAL",
     "CONTEXT_COUNT",
     "CONTEXT_TOKEN",
     "LARGE_SIZES",
@@ -83,12 +84,8 @@ VARIANTS = ("large", "small")
 # Every design tried for a variant (benchmarks/README.md), generatable by name; the variant's
 # registered splits use DESIGNS[variant].
 DESIGNS = {"large": "context_pair", "small": "small_packed"}
-TRIED = (
-    "large_outline",
-    "large_context",
-    "small_dense",
-    "context_pair",
-    "small_packed",
+# The designs on trial, in the order their splits were registered (shapes.TRIAL_SPLITS)
+ON_TRIAL = (
     "context_far",
     "context_colour",
     "colour_pair",
@@ -98,6 +95,7 @@ TRIED = (
     "near_decoy",
     "pair_mid_decoy",
 )
+TRIED = ("large_outline", "large_context", "small_dense", "context_pair", "small_packed", *ON_TRIAL)
 # (height, width) of a design's images where it is not the test bed's 128x128
 DESIGN_IMAGE_SIZE = {
     "context_far": (256, 256),
