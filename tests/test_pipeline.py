@@ -168,11 +168,29 @@ def test_main_job_choice_takes_the_clearest_resolved_contrast():
     choice = main_job_choice(calibration)  # t = 4, 5 (random draws are not planted answers), 6
     # small: all_d1 is best there, so the fixed row is its best other architecture (res5_d3)
     assert choice.pop("t_dev") == pytest.approx(6.0)
-    assert choice == {"variant": "small", "fixed": "res5_d3", "contrast": "res45_d3"}
+    assert choice == {
+        "variant": "small",
+        "fixed": "res5_d3",
+        "contrast": "res45_d3",
+        "planted_optimum_shown": True,
+    }
     calibration["analysis"]["small"]["vs_all_d1"]["dev"]["res45_d3"]["resolved"] = False
     choice = main_job_choice(calibration)
     assert choice["variant"] == "large" and choice["fixed"] == "res45_d3"
     assert choice["contrast"] == "res5_d3" and choice["t_dev"] == pytest.approx(5.0)
+    assert choice["planted_optimum_shown"]
+    # no hand-written pattern resolved: the clearest resolved control (random_a, t = 9) decides
+    # the variant, the fixed row is still its best hand-written pattern, and it says so
+    for arch in ("res45_d3", "res5_d3"):
+        calibration["analysis"]["large"]["vs_all_d1"]["dev"][arch]["resolved"] = False
+    choice = main_job_choice(calibration)
+    assert choice.pop("t_dev") == pytest.approx(9.0)
+    assert choice == {
+        "variant": "large",
+        "fixed": "res45_d3",
+        "contrast": "random_a",
+        "planted_optimum_shown": False,
+    }
     for rows in calibration["analysis"].values():
         for d in rows["vs_all_d1"]["dev"].values():
             d["resolved"] = False
