@@ -35,8 +35,11 @@ T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2
 
 
 def paired(a, b):
-    """Mean of a - b and its t-based 95% interval (None with fewer than two pairs)."""
+    """Mean of a - b and its t-based 95% interval (None with fewer than two pairs; a nan mean
+    and None where a value is nan, e.g. APm of a split without medium objects)."""
     d = [x - y for x, y in zip(a, b)]
+    if any(math.isnan(x) for x in d):
+        return float("nan"), None
     mean = statistics.fmean(d)
     if len(d) < 2:
         return mean, None

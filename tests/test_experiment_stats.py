@@ -18,6 +18,8 @@ def test_paired_difference_and_its_t_interval():
     assert mean == 2.0 and math.isclose(lo, 2 - half) and math.isclose(hi, 2 + half)
     assert paired([1.0], [0.5]) == (0.5, None)  # one pair: no interval
     assert sum(d) / 5 == mean
+    mean, ci = paired([3.0, float("nan")], [2.0, 1.0])  # APm of a split without medium objects
+    assert math.isnan(mean) and ci is None
 
 
 def test_total_variation_between_runs():
