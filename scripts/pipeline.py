@@ -174,8 +174,10 @@ def main_job_choice(calibration):
         best = None
         for variant, res in calibration["analysis"].items():
             for arch, d in res["vs_all_d1"].get("dev", {}).items():
-                t = abs(d["mean"]) / d["se"] if d["se"] > 0 else math.inf
-                if arch in archs and d["resolved"] and (not best or t > best[0]):
+                if arch not in archs or not d["resolved"]:  # one seed: se None, not resolved
+                    continue
+                t = abs(d["mean"]) / d["se"] if d["se"] else math.inf
+                if not best or t > best[0]:
                     best = (t, variant, arch)
         return best
 
