@@ -86,12 +86,21 @@ def main():
         print("\n" + summary_markdown(summary))
         print_files(args.output)
         return
-    with open(os.path.join(ROOT, args.calibration)) as f:
-        calibration = json.load(f)
-    try:
-        choice = main_job_choice(calibration)
-    except ValueError as e:  # before anything is written
+    path = os.path.join(ROOT, args.calibration)
+    if not os.path.isfile(path):
+        parser.error(
+            f"--calibration {args.calibration} does not exist: run "
+            "benchmarks/bench_fixed_architectures.py with --json first"
+        )
+    try:  # before anything is written
+        with open(path) as f:
+            choice = main_job_choice(json.load(f))
+    except ValueError as e:  # json.JSONDecodeError included
         parser.error(f"--calibration {args.calibration}: {e}")
+    except KeyError as e:
+        parser.error(
+            f"--calibration {args.calibration} lacks {e}: not a bench_fixed_architectures.py JSON"
+        )
     variant = choice["variant"]
     print(
         f"=== test bed variant {variant!r} (its dev contrast {choice['contrast']} vs all_d1: "

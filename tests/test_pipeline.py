@@ -198,3 +198,26 @@ def test_main_job_choice_takes_the_clearest_resolved_contrast():
         ValueError, match="resolved no difference between a panel architecture and all_d1 on dev"
     ):
         main_job_choice(calibration)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "does not exist: run benchmarks/bench_fixed_architectures.py"),
+        ("{}", "lacks 'analysis': not a bench_fixed_architectures.py JSON"),
+        ("{", "--calibration"),
+    ],
+)
+def test_main_job_refuses_a_bad_calibration_before_writing(tmp_path, content, message):
+    import subprocess
+
+    calibration = tmp_path / "calibration.json"
+    if content is not None:
+        calibration.write_text(content)
+    out = tmp_path / "out"
+    args = [sys.executable, os.path.join(ROOT, "scripts", "demo.py"), "--output", str(out)]
+    proc = subprocess.run(
+        args + ["--calibration", str(calibration)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert proc.returncode == 2 and message in proc.stderr
+    assert not out.exists()
