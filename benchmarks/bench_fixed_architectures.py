@@ -249,7 +249,9 @@ def main(argv=None):
     )
     parser.add_argument("--archs", nargs="+", help="panel architectures (default: all)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 archs, 40 iterations")
-    parser.add_argument("--output", default="output/fixed_architectures")
+    parser.add_argument(
+        "--output", help="default output/fixed_architectures (output/fixed_architectures_quick)"
+    )
     parser.add_argument("--json", help="also write the results here (e.g. benchmarks/results/...)")
     parser.add_argument(
         "--splits",
@@ -262,6 +264,8 @@ def main(argv=None):
     parser.add_argument("--write-panel", action="store_true", help="(re)write the panel files")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="overrides of every retraining")
     args = parser.parse_args(argv)
+    # A quick run never shares (resumable) run folders with a full run's: --resume would mix them.
+    args.output = args.output or ("output/fixed_architectures" + ("_quick" if args.quick else ""))
     if args.write_panel:
         write_panel()
         print(f"wrote the panel into {PANEL_DIR}: {panel_names()}")

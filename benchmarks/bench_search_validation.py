@@ -27,6 +27,9 @@ Protocol (fixed in this docstring before the first number was seen; every run is
     python benchmarks/bench_search_validation.py --seeds 0 1 2 3 4
     python benchmarks/bench_search_validation.py --seeds 0 --quick       # a smoke run (minutes)
 
+A ``--quick`` run (short search and retrainings, val alone evaluated, fewer scored images) is a
+smoke test of the machinery, not a result; it has its own output folders.
+
 Results: ``--output``/``search_validation.json`` (and ``--json``, e.g.
 ``benchmarks/results/search_validation.json``) with the command and the commit it ran at.
 """
@@ -47,6 +50,7 @@ from pipeline import mean_dilation, run_stage, stage_intensities, standin_weight
 from projects.nats.atomic import atomic_open  # noqa: E402
 
 SCORE_IMAGES = 64
+QUICK_SCORE_IMAGES = 16
 QUICK_SEARCH = ["SOLVER.MAX_ITER", "30", "MODEL.NATS.SEARCH.WARMUP_ITERS", "10"]
 
 
@@ -172,7 +176,7 @@ def calibration_best_and_ap(path):
     return best, ap
 
 
-def run_variant_seed(out, *, variant, seed, weights, best, calib_out, extra, search_extra):
+def run_variant_seed(out, *, variant, seed, weights, best, calib_out, extra, search_extra, splits):
     """Search, random draw and the four retrainings of one variant and seed."""
     search_dir = os.path.join(out, variant, f"seed{seed}", "search")
     train = f"('nats_{variant}_train',)"
@@ -201,12 +205,24 @@ def run_variant_seed(out, *, variant, seed, weights, best, calib_out, extra, sea
     for name, arch in (("baseline", "all_d1"), ("best_fixed", best)):
         run_dir = os.path.join(calib_out, variant, arch, f"seed{seed}")
         results[name], _ = calib.retrain(
-            run_dir, arch=arch, variant=variant, seed=seed, weights=weights, extra=extra
+            run_dir,
+            arch=arch,
+            variant=variant,
+            seed=seed,
+            weights=weights,
+            splits=splits,
+            extra=extra,
         )
     for name, path in files.items():
         run_dir = os.path.join(out, variant, f"seed{seed}", name)
         results[name], _ = calib.retrain(
-            run_dir, arch=path, variant=variant, seed=seed, weights=weights, extra=extra
+            run_dir,
+            arch=path,
+            variant=variant,
+            seed=seed,
+            weights=weights,
+            splits=splits,
+            extra=extra,
         )
     return search_dir, search_opts, results
 
@@ -221,11 +237,32 @@ def main(argv=None):
         help="bench_fixed_architectures.py's JSON: the dev-chosen best panel architecture per "
         "variant and the panel's stand-alone dev AP",
     )
-    parser.add_argument("--calibration-output", default="output/fixed_architectures")
-    parser.add_argument("--score-images", type=int, default=SCORE_IMAGES)
-    parser.add_argument("--output", default="output/search_validation")
+    parser.add_argument(
+        "--calibration-output",
+        help="where the calibration's retrainings are (shared with it; default "
+        "output/fixed_architectures, or <--output>/fixed_architectures with --quick)",
+    )
+    parser.add_argument(
+        "--score-images",
+        type=int,
+        help=f"images of the one-hot loss score (default {SCORE_IMAGES}, {QUICK_SCORE_IMAGES} "
+        "with --quick)",
+    )
+    parser.add_argument(
+        "--output", help="default output/search_validation (output/search_validation_quick)"
+    )
     parser.add_argument("--json", help="also write the results here (e.g. benchmarks/results/...)")
     args = parser.parse_args(argv)
+    # A quick run never shares (resumable) run folders with a full run's: --resume would mix them.
+    args.output = args.output or ("output/search_validation" + ("_quick" if args.quick else ""))
+    if args.calibration_output is None:
+        args.calibration_output = (
+            os.path.join(args.output, "fixed_architectures")
+            if args.quick
+            else "output/fixed_architectures"
+        )
+    if args.score_images is None:
+        args.score_images = QUICK_SCORE_IMAGES if args.quick else SCORE_IMAGES
     if not os.path.isfile(args.calibration):
         parser.error(
             f"--calibration {args.calibration} does not exist: run "
@@ -237,7 +274,7 @@ def main(argv=None):
         parser.error(f"--calibration {args.calibration} has no results for variants {missing}")
     extra = calib.QUICK_OPTS if args.quick else []
     search_extra = QUICK_SEARCH if args.quick else []
-    start = time.perf_counter()
+    start, at_commit = time.perf_counter(), calib.commit()  # the code the runs start from
     weights, accuracy = standin_weights(training=calib.QUICK_STANDIN if args.quick else None)
     runs, dilations, fidelities, intensities = {}, {}, {}, {}
     for variant in calib.VARIANTS:
@@ -251,6 +288,7 @@ def main(argv=None):
                 calib_out=args.calibration_output,
                 extra=extra,
                 search_extra=search_extra,
+                splits=("val",) if args.quick else calib.SPLITS,  # the outcome is judged on val
             )
             runs.setdefault(variant, {})[seed] = results
             arch = stage_intensities(os.path.join(search_dir, "architecture.json"))
@@ -266,7 +304,7 @@ def main(argv=None):
             )
     result = {
         "command": "python benchmarks/bench_search_validation.py " + " ".join(argv or sys.argv[1:]),
-        "commit": calib.commit(),
+        "commit": at_commit,
         "seeds": args.seeds,
         "quick": args.quick,
         "best_fixed": best,
