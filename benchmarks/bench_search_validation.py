@@ -227,6 +227,17 @@ def run_variant_seed(out, *, variant, seed, weights, best, calib_out, extra, sea
     return search_dir, search_opts, results
 
 
+def output_dirs(*, quick, output=None, calibration_output=None):
+    """The run folders: given ones as they are; by default a quick run never shares (resumable)
+    folders with a full run's, which ``--resume`` would mix into its results."""
+    output = output or ("output/search_validation" + ("_quick" if quick else ""))
+    if calibration_output is None:
+        calibration_output = (
+            os.path.join(output, "fixed_architectures") if quick else "output/fixed_architectures"
+        )
+    return output, calibration_output
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -253,14 +264,9 @@ def main(argv=None):
     )
     parser.add_argument("--json", help="also write the results here (e.g. benchmarks/results/...)")
     args = parser.parse_args(argv)
-    # A quick run never shares (resumable) run folders with a full run's: --resume would mix them.
-    args.output = args.output or ("output/search_validation" + ("_quick" if args.quick else ""))
-    if args.calibration_output is None:
-        args.calibration_output = (
-            os.path.join(args.output, "fixed_architectures")
-            if args.quick
-            else "output/fixed_architectures"
-        )
+    args.output, args.calibration_output = output_dirs(
+        quick=args.quick, output=args.output, calibration_output=args.calibration_output
+    )
     if args.score_images is None:
         args.score_images = QUICK_SCORE_IMAGES if args.quick else SCORE_IMAGES
     if not os.path.isfile(args.calibration):
