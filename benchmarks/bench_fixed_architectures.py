@@ -35,6 +35,8 @@ import subprocess
 import sys
 import time
 
+import yaml
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "scripts"), os.path.join(ROOT, "benchmarks")]
 
@@ -112,12 +114,17 @@ def eval_metrics(output_dir, datasets):
     """The last evaluation's AP columns per dataset, from the trainer's metrics.json."""
     with open(os.path.join(output_dir, "metrics.json")) as f:
         rows = [json.loads(line) for line in f if line.strip()]
+    # Detectron2 prefixes the keys with the dataset's name only where a run tests several.
+    with open(os.path.join(output_dir, "config.yaml")) as f:
+        tested = list(yaml.safe_load(f)["DATASETS"]["TEST"])
     out = {}
     for name in datasets:
-        prefix = f"{name}/bbox/" if len(datasets) > 1 else "bbox/"
-        evals = [r for r in rows if prefix + "AP" in r]
+        prefix = f"{name}/bbox/" if len(tested) > 1 else "bbox/"
+        evals = [r for r in rows if prefix + "AP" in r] if name in tested else []
         if not evals:
-            raise RuntimeError(f"{output_dir}/metrics.json has no bbox evaluation of {name}")
+            raise RuntimeError(
+                f"{output_dir}/metrics.json has no bbox evaluation of {name} (tested: {tested})"
+            )
         out[name] = {k: evals[-1][prefix + k] for k in KEYS}
     return out
 

@@ -1,5 +1,6 @@
 """The test-bed benchmarks: run folders of quick runs, the diagnosis' norm count, --help."""
 
+import json
 import os
 import subprocess
 import sys
@@ -52,3 +53,24 @@ def test_testbed_benches_print_help(script):
     )
     assert out.returncode == 0, out.stderr
     assert "--seeds" in out.stdout and "--json" in out.stdout
+
+
+def _run_dir(tmp_path, tested, row):
+    (tmp_path / "config.yaml").write_text(f"DATASETS:\n  TEST: {list(tested)}\n")
+    (tmp_path / "metrics.json").write_text(json.dumps({"iteration": 1}) + "\n" + json.dumps(row))
+    return os.fspath(tmp_path)
+
+
+def test_eval_metrics_reads_one_dataset_of_a_run_that_tested_two_or_one(tmp_path):
+    from bench_fixed_architectures import KEYS, eval_metrics
+
+    two = {f"{d}/bbox/{k}": v for d, v in (("a_dev", 1.0), ("a_val", 2.0)) for k in KEYS}
+    (tmp_path / "two").mkdir()
+    run = _run_dir(tmp_path / "two", ["a_dev", "a_val"], two)
+    assert eval_metrics(run, ["a_dev"])["a_dev"]["AP"] == 1.0
+    assert eval_metrics(run, ["a_dev", "a_val"])["a_val"]["AP"] == 2.0
+    (tmp_path / "one").mkdir()
+    run = _run_dir(tmp_path / "one", ["a_val"], {f"bbox/{k}": 3.0 for k in KEYS})
+    assert eval_metrics(run, ["a_val"])["a_val"]["AP"] == 3.0
+    with pytest.raises(RuntimeError, match=r"no bbox evaluation of a_dev \(tested: \['a_val'\]\)"):
+        eval_metrics(run, ["a_dev"])  # never the other dataset's numbers
