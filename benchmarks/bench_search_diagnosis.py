@@ -28,6 +28,12 @@ gradients, ``nats_<variant>_dev`` for retrained AP), never on val, on the search
    ``MODEL.NATS.SEARCH.WARMUP_ITERS`` 120 (60), per seed: the mean dilation per stage and the
    decoded network retrained with the calibration's budget, evaluated on dev only, beside the
    default search's dev AP and the calibration's dev-best panel architecture's.
+5. **Amendment** (fixed after items 1-4's numbers were seen, before its own runs): the
+   logits' Adam has coupled L2 decay (``MODEL.NATS.SEARCH.ARCH.WEIGHT_DECAY``, 1e-5 on the test
+   bed), whose fixed point is alpha = -mean gradient / decay, so a stage with smaller gradients
+   would keep smaller logits, nearer uniform. Per point: each stage's mean |alpha| beside its
+   mean |gradient| / decay; in item 4 a search with ``WEIGHT_DECAY`` 0, and for every setting
+   the final softmax entropy per stage (of ln K, from ``search_decision.json``).
 
     python benchmarks/bench_search_diagnosis.py --seeds 0 1 --settings \\
         --json benchmarks/results/search_diagnosis.json
@@ -55,6 +61,7 @@ SETTINGS = {
     "arch_lr_0.03": ["MODEL.NATS.SEARCH.ARCH.BASE_LR", "0.03"],
     "arch_lr_0.3": ["MODEL.NATS.SEARCH.ARCH.BASE_LR", "0.3"],
     "warmup_120": ["MODEL.NATS.SEARCH.WARMUP_ITERS", "120"],
+    "arch_wd_0": ["MODEL.NATS.SEARCH.ARCH.WEIGHT_DECAY", "0.0"],
 }
 
 
@@ -106,6 +113,25 @@ def logit_gradients(cfg, model, *, dataset, num_images, seed):
     return {"mean_abs": scale, "ratio_to_res3": {k: v / first for k, v in scale.items()}}
 
 
+def logit_scale(model):
+    """Per stage: the mean |alpha| of the logits."""
+    from projects.nats.architecture.decode import block_list
+
+    per_stage = {}
+    for name, alpha, _, _ in block_list(model):
+        per_stage.setdefault(name.split(".")[0], []).append(alpha.detach().abs().flatten())
+    return {
+        k: float(sum(v.sum() for v in a) / sum(v.numel() for v in a)) for k, a in per_stage.items()
+    }
+
+
+def final_entropy(search_dir):
+    """Per stage: the groups' mean softmax entropy at the end, of ln K (search_decision.json)."""
+    with open(os.path.join(search_dir, "search_decision.json")) as f:
+        decision = json.load(f)
+    return {stage: d["entropy_last"] / d["ln_K"] for stage, d in decision.items()}
+
+
 def updating_norms(model):
     """Normalisation modules that update running statistics in training mode."""
     import torch
@@ -137,6 +163,7 @@ def measure_point(search_opts, checkpoint, standalone, *, variant, num_images, s
         "lowest_loss": ranked[0],
         "gradients": logit_gradients(cfg, model, dataset=dataset, num_images=num_images, seed=seed),
         "updating_norms": updating_norms(model),
+        "mean_abs_logits": logit_scale(model),
     }
 
 
@@ -188,7 +215,11 @@ def run_setting(out, name, opts, *, variant, seed, weights):
         weights=weights,
         splits=("dev",),
     )
-    return {"mean_dilation": mean_dilation(stage_intensities(arch_file)), "dev": metrics["dev"]}
+    return {
+        "mean_dilation": mean_dilation(stage_intensities(arch_file)),
+        "entropy_of_ln_K": final_entropy(search_dir),
+        "dev": metrics["dev"],
+    }
 
 
 def main(argv=None):
@@ -250,6 +281,7 @@ def main(argv=None):
                 "mean_dilation": mean_dilation(
                     stage_intensities(os.path.join(searches[(v, seed)], "architecture.json"))
                 ),
+                "entropy_of_ln_K": final_entropy(searches[(v, seed)]),
                 "dev": calib.eval_metrics(
                     os.path.join(args.validation_output, v, f"seed{seed}", "nats"),
                     [f"nats_{v}_dev"],
