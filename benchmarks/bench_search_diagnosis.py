@@ -10,7 +10,8 @@ gradients, ``nats_<variant>_dev`` for retrained AP), never on val, on the search
    validation's fidelity score: ``--score-images`` architecture-split images, the same flips and
    samples for every architecture) at three points: ``init``, the supernet built from the
    ImageNet stand-in (every dilated replica a copy of the pretrained dilation-1 kernel, logits
-   zero; FPN, RPN and RoI heads untrained, so its losses rank backbones through random heads);
+   zero; FPN, RPN and RoI heads untrained, so its losses rank backbones through random heads,
+   drawn from the seed: amended after the second invocation showed them unseeded);
    ``warmup``, after the weight-only warm-up, before the first architecture step (logits still
    zero: ``model_0000059.pth`` of the same search rerun with ``SOLVER.CHECKPOINT_PERIOD 60``,
    whose ``architecture.json`` is compared with the validation's: the runs are deterministic);
@@ -65,18 +66,21 @@ SETTINGS = {
 }
 
 
-def supernet_at(search_opts, *, checkpoint):
-    """The test bed's supernet loaded from ``checkpoint`` (the stand-in's .pkl or a search's)."""
+def supernet_at(search_opts, *, checkpoint, seed):
+    """The test bed's supernet loaded from ``checkpoint`` (the stand-in's .pkl or a search's);
+    the heads that the stand-in lacks are initialised from ``seed``."""
     from detectron2.config import get_cfg
     from detectron2.modeling import build_model
 
     from projects.nats import NATSCheckpointer, add_nats_config
+    from projects.nats.search.loader import seed_rngs
 
     cfg = get_cfg()
     add_nats_config(cfg)
     cfg.merge_from_file(os.path.join(ROOT, calib.SEARCH_CONFIG))
     cfg.merge_from_list(list(search_opts))
     cfg.MODEL.WEIGHTS = ""
+    seed_rngs(seed)  # the init point's random heads: the same in every invocation
     model = build_model(cfg)
     NATSCheckpointer(model).load(checkpoint)
     return cfg, model
@@ -148,7 +152,7 @@ def measure_point(search_opts, checkpoint, standalone, *, variant, num_images, s
 
     names = sorted(standalone)
     archs = {n: load_architecture(os.path.join(ROOT, calib.PANEL_DIR, f"{n}.json")) for n in names}
-    cfg, model = supernet_at(search_opts, checkpoint=checkpoint)
+    cfg, model = supernet_at(search_opts, checkpoint=checkpoint, seed=seed)
     dataset = f"nats_{variant}_arch"
     losses = validation.one_hot_losses(
         cfg, model, archs, dataset=dataset, num_images=num_images, seed=seed
