@@ -55,8 +55,6 @@ import bench_fixed_architectures as calib  # noqa: E402
 import bench_search_validation as validation  # noqa: E402
 from pipeline import mean_dilation, run_stage, stage_intensities, standin_weights  # noqa: E402
 
-from projects.nats.atomic import atomic_open  # noqa: E402
-
 POINTS = {"init": None, "warmup": None, "iter100": "model_0000099.pth", "final": "model_final.pth"}
 SETTINGS = {
     "arch_lr_0.03": ["MODEL.NATS.SEARCH.ARCH.BASE_LR", "0.03"],
@@ -171,15 +169,6 @@ def measure_point(search_opts, checkpoint, standalone, *, variant, num_images, s
     }
 
 
-def search_opts_of(variant):
-    return [
-        "DATASETS.TRAIN",
-        f"('nats_{variant}_train',)",
-        "MODEL.NATS.SEARCH.ARCH.DATASETS",
-        f"('nats_{variant}_arch',)",
-    ]
-
-
 def rerun_with_warmup_checkpoint(out, validation_dir, *, variant, seed, weights):
     """The validation's search rerun, checkpointed every 60 iterations: its end-of-warm-up
     checkpoint, and whether the rerun decoded the same architecture."""
@@ -190,7 +179,14 @@ def rerun_with_warmup_checkpoint(out, validation_dir, *, variant, seed, weights)
         search_dir,
         f"search rerun (checkpoint period 60): {variant} / seed {seed}",
         ["search_net.py", "--config-file", calib.SEARCH_CONFIG, "--resume", "OUTPUT_DIR"]
-        + [search_dir, "MODEL.WEIGHTS", weights, "SEED", str(seed), *search_opts_of(variant)]
+        + [
+            search_dir,
+            "MODEL.WEIGHTS",
+            weights,
+            "SEED",
+            str(seed),
+            *validation.variant_search_opts(variant),
+        ]
         + ["SOLVER.CHECKPOINT_PERIOD", "60"],
     )
     same = (
@@ -203,7 +199,7 @@ def rerun_with_warmup_checkpoint(out, validation_dir, *, variant, seed, weights)
 def run_setting(out, name, opts, *, variant, seed, weights):
     """One search with ``opts`` and its decoded network retrained, evaluated on dev."""
     search_dir = os.path.join(out, variant, f"seed{seed}", name, "search")
-    search_opts = search_opts_of(variant)
+    search_opts = validation.variant_search_opts(variant)
     run_stage(
         search_dir,
         f"search {name}: {variant} / seed {seed}",
@@ -265,7 +261,7 @@ def main(argv=None):
             checkpoint = {"init": weights, "warmup": warm}.get(point) or os.path.join(path, name)
             print(f"=== {variant} / seed {seed} / {point}", flush=True)
             points.setdefault(variant, {}).setdefault(seed, {})[point] = measure_point(
-                search_opts_of(variant),
+                validation.variant_search_opts(variant),
                 checkpoint,
                 standalone[variant],
                 variant=variant,
@@ -307,10 +303,9 @@ def main(argv=None):
         "settings": settings,
         "seconds": time.perf_counter() - start,
     }
-    for path in filter(None, (os.path.join(args.output, "search_diagnosis.json"), args.json)):
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with atomic_open(path, "w") as f:
-            json.dump(result, f, indent=1, default=str)
+    validation.write_results(
+        result, (os.path.join(args.output, "search_diagnosis.json"), args.json)
+    )
     for variant, by_seed in points.items():
         for seed, by_point in by_seed.items():
             for point, m in by_point.items():

@@ -179,10 +179,7 @@ def calibration_best_and_ap(path):
 def run_variant_seed(out, *, variant, seed, weights, best, calib_out, extra, search_extra, splits):
     """Search, random draw and the four retrainings of one variant and seed."""
     search_dir = os.path.join(out, variant, f"seed{seed}", "search")
-    train = f"('nats_{variant}_train',)"
-    arch_split = f"('nats_{variant}_arch',)"
-    search_opts = ["DATASETS.TRAIN", train, "MODEL.NATS.SEARCH.ARCH.DATASETS", arch_split]
-    search_opts += list(search_extra)
+    search_opts = variant_search_opts(variant) + list(search_extra)
     common = ["MODEL.WEIGHTS", weights, "SEED", str(seed)]
     run_stage(
         search_dir,
@@ -197,13 +194,17 @@ def run_variant_seed(out, *, variant, seed, weights, best, calib_out, extra, sea
         ["tools/make_random_architecture.py", "--config-file", calib.SEARCH_CONFIG]
         + ["--seed", str(seed), "--output", random_file, *search_opts],
     )
-    results = {}
-    files = {
-        "nats": os.path.join(search_dir, "architecture.json"),
-        "random": random_file,
+    runs = {  # name: (run folder, panel name or architecture file)
+        "baseline": (os.path.join(calib_out, variant, "all_d1", f"seed{seed}"), "all_d1"),
+        "best_fixed": (os.path.join(calib_out, variant, best, f"seed{seed}"), best),
+        "nats": (
+            os.path.join(out, variant, f"seed{seed}", "nats"),
+            os.path.join(search_dir, "architecture.json"),
+        ),
+        "random": (os.path.join(out, variant, f"seed{seed}", "random"), random_file),
     }
-    for name, arch in (("baseline", "all_d1"), ("best_fixed", best)):
-        run_dir = os.path.join(calib_out, variant, arch, f"seed{seed}")
+    results = {}
+    for name, (run_dir, arch) in runs.items():
         results[name], _ = calib.retrain(
             run_dir,
             arch=arch,
@@ -213,18 +214,25 @@ def run_variant_seed(out, *, variant, seed, weights, best, calib_out, extra, sea
             splits=splits,
             extra=extra,
         )
-    for name, path in files.items():
-        run_dir = os.path.join(out, variant, f"seed{seed}", name)
-        results[name], _ = calib.retrain(
-            run_dir,
-            arch=path,
-            variant=variant,
-            seed=seed,
-            weights=weights,
-            splits=splits,
-            extra=extra,
-        )
     return search_dir, search_opts, results
+
+
+def variant_search_opts(variant):
+    """Overrides that put the test-bed search on ``variant``'s weight and architecture splits."""
+    return [
+        "DATASETS.TRAIN",
+        f"('nats_{variant}_train',)",
+        "MODEL.NATS.SEARCH.ARCH.DATASETS",
+        f"('nats_{variant}_arch',)",
+    ]
+
+
+def write_results(result, paths):
+    """``result`` as JSON, atomically, into every path of ``paths`` that is not None."""
+    for path in filter(None, paths):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with atomic_open(path, "w") as f:
+            json.dump(result, f, indent=1, default=str)
 
 
 def output_dirs(*, quick, output=None, calibration_output=None):
@@ -323,10 +331,7 @@ def main(argv=None):
         "runs": runs,
         "seconds": time.perf_counter() - start,
     }
-    for path in filter(None, (os.path.join(args.output, "search_validation.json"), args.json)):
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with atomic_open(path, "w") as f:
-            json.dump(result, f, indent=1, default=str)
+    write_results(result, (os.path.join(args.output, "search_validation.json"), args.json))
     print(json.dumps({k: result[k] for k in ("direction", "best_fixed")}, indent=1))
     for variant in calib.VARIANTS:
         taus = [
