@@ -22,6 +22,7 @@ from projects.nats.data.variants import (
     CONTEXT_COUNT,
     CONTEXT_TOKEN,
     DECOY_COUNT,
+    DENSE_MID_SATELLITES,
     DESIGNS,
     FAR_RADIUS,
     FAR_SATELLITE,
@@ -34,6 +35,8 @@ from projects.nats.data.variants import (
     PAIR_CLASSES,
     PAIR_RADIUS,
     PAIR_TOKEN,
+    RING_RADIUS,
+    RING_SATELLITES,
     SMALL_COUNT,
     SMALL_GAP,
     SMALL_SIZES,
@@ -145,6 +148,9 @@ def test_far_designs_one_token_per_image_and_its_ring_far_away(tmp_path, design)
             assert min(light, dark) < 10, "both fills on one ring"
 
 
+DENSER_RINGS = {"ring_decoy": RING_SATELLITES, "dense_mid_decoy": DENSE_MID_SATELLITES}
+
+
 @pytest.mark.parametrize(
     "design, size, radius",
     [
@@ -153,6 +159,8 @@ def test_far_designs_one_token_per_image_and_its_ring_far_away(tmp_path, design)
         ("mid_decoy", (192, 192), MID_RADIUS),
         ("near_decoy", (192, 192), PAIR_RADIUS),
         ("pair_mid_decoy", (320, 320), MID_RADIUS),
+        ("ring_decoy", (192, 192), RING_RADIUS),
+        ("dense_mid_decoy", (192, 192), MID_RADIUS),
     ],
 )
 def test_decoy_designs_annotate_only_light_ringed_tokens(tmp_path, design, size, radius):
@@ -170,6 +178,8 @@ def test_decoy_designs_annotate_only_light_ringed_tokens(tmp_path, design, size,
         annulus = (distance > radius[0] - 6) & (distance < radius[1] + 6)
         light = (img[annulus].min(-1) >= COLOUR_CUE["disc"][0]).sum()
         assert light > 100, "an annotated token without its light ring"
+        if design in DENSER_RINGS:  # >= 70 light pixels for each of the ring's fewest satellites
+            assert light >= 70 * DENSER_RINGS[design][0], light
     for image_id in np.flatnonzero(per_image == 0) + 1:  # a decoy's ring is dark
         img = np.asarray(Image.open(out / "images" / f"{image_id:06d}.png")).astype(float)
         assert (img.max(-1) < COLOUR_CUE["cross"][1]).sum() > 100

@@ -22,7 +22,9 @@ square images (the test bed's laptop scale); they differ in what a large recepti
   dark-ringed one is drawn unannotated, so that context decides objectness: ``colour_decoy``
   (two tokens, 192x192), ``far_decoy`` (``context_colour``'s geometry), ``mid_decoy`` and
   ``near_decoy`` (one token, 192x192, the ring ``MID_RADIUS`` / ``PAIR_RADIUS`` px away) and
-  ``pair_mid_decoy`` (two tokens, 320x320, ``MID_RADIUS``). Their images may hold no object:
+  ``pair_mid_decoy`` (two tokens, 320x320, ``MID_RADIUS``); ``ring_decoy`` and
+  ``dense_mid_decoy`` (one token, 192x192, ``RING_RADIUS`` / ``MID_RADIUS``, near_decoy's spacing
+  of satellites along the ring kept). Their images may hold no object:
   training on those needs ``DATALOADER.FILTER_EMPTY_ANNOTATIONS False``.
 
 Every object is annotated as in ``nats_shapes`` (box, area, polygon, shape class). Each variant has
@@ -73,6 +75,10 @@ FAR_SATELLITE = 12.0  # context_far: satellite size, px
 FAR_SATELLITES = (8, 11)  # context_far: satellites per ring, inclusive
 FAR_COUNT = (1, 1)  # context_far: tokens per image, inclusive (one ring fills the image)
 MID_RADIUS = (55.0, 70.0)  # mid_decoy: ring radius, px (about where all_d1's res4 reach ends)
+RING_RADIUS = (42.0, 52.0)  # ring_decoy: ring radius, px (between near_decoy's and mid_decoy's)
+# satellites per ring where near_decoy's spacing along the ring (~23 px) is kept
+RING_SATELLITES = (11, 15)  # ring_decoy
+DENSE_MID_SATELLITES = (15, 19)  # dense_mid_decoy (mid_decoy's radius)
 # context_colour: the per-channel fill range of the satellites, by token class: light or dark,
 # outside the backgrounds' 40-215 (shapes._background), so that one pixel tells the class
 COLOUR_CUE = {"disc": (235, 256), "cross": (0, 21)}
@@ -94,6 +100,8 @@ ON_TRIAL = (
     "mid_decoy",
     "near_decoy",
     "pair_mid_decoy",
+    "ring_decoy",
+    "dense_mid_decoy",
 )
 TRIED = ("large_outline", "large_context", "small_dense", "context_pair", "small_packed", *ON_TRIAL)
 # (height, width) of a design's images where it is not the test bed's 128x128
@@ -105,6 +113,8 @@ DESIGN_IMAGE_SIZE = {
     "mid_decoy": (192, 192),
     "near_decoy": (192, 192),
     "pair_mid_decoy": (320, 320),
+    "ring_decoy": (192, 192),
+    "dense_mid_decoy": (192, 192),
 }
 
 
@@ -350,6 +360,18 @@ _MAKERS = {  # design -> image maker, built once
     "pair_mid_decoy": functools.partial(
         _pair_image,
         **{**_FAR_RING, "radius_range": MID_RADIUS, "tokens": DECOY_COUNT},
+        cue="colour",
+        decoy=PAIR_CLASSES[1],
+    ),
+    "ring_decoy": functools.partial(
+        _pair_image,
+        **{**_FAR_RING, "radius_range": RING_RADIUS, "satellites": RING_SATELLITES},
+        cue="colour",
+        decoy=PAIR_CLASSES[1],
+    ),
+    "dense_mid_decoy": functools.partial(
+        _pair_image,
+        **{**_FAR_RING, "radius_range": MID_RADIUS, "satellites": DENSE_MID_SATELLITES},
         cue="colour",
         decoy=PAIR_CLASSES[1],
     ),
