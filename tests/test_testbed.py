@@ -16,27 +16,29 @@ from projects.nats.architecture import PANEL, fixed_architecture, load_architect
 from projects.nats.config import check_train_config
 from projects.nats.data import generate_shapes
 from projects.nats.data import shapes as shapes_module
-from projects.nats.data.shapes import SHAPE_CLASSES
-from projects.nats.data.variants import (
+from projects.nats.data.ring_designs import (
     COLOUR_CUE,
     CONTEXT_COUNT,
     CONTEXT_TOKEN,
     DECOY_COUNT,
     DENSE_MID_SATELLITES,
-    DESIGNS,
     FAR_RADIUS,
     FAR_SATELLITE,
-    LARGE_COUNT,
-    LARGE_SIZES,
     MID_RADIUS,
-    PACKED_COUNT,
-    PACKED_GAP,
-    PACKED_SIZES,
     PAIR_CLASSES,
     PAIR_RADIUS,
     PAIR_TOKEN,
     RING_RADIUS,
     RING_SATELLITES,
+)
+from projects.nats.data.shapes import SHAPE_CLASSES
+from projects.nats.data.variants import (
+    DESIGNS,
+    LARGE_COUNT,
+    LARGE_SIZES,
+    PACKED_COUNT,
+    PACKED_GAP,
+    PACKED_SIZES,
     SMALL_COUNT,
     SMALL_GAP,
     SMALL_SIZES,
