@@ -69,19 +69,12 @@ def panel_names():
 
 def variant_opts(variant, splits=SPLITS):
     """Overrides that put a test-bed config on ``variant``'s splits: trained on both search
-    splits, evaluated on ``splits`` (of "dev", "val")."""
-    from projects.nats.data.shapes import VARIANT_IMAGE_SIZE
-    from projects.nats.data.variants import DESIGN_IMAGE_SIZE, design_of
+    splits, evaluated on ``splits`` (of "dev", "val"), at the variant's image size."""
+    from projects.nats.data.shapes import variant_config_opts
 
     train = f"('nats_{variant}_train', 'nats_{variant}_arch')"
     test = "(" + "".join(f"'nats_{variant}_{s}', " for s in splits) + ")"
-    opts = ["DATASETS.TRAIN", train, "DATASETS.TEST", test]
-    side = DESIGN_IMAGE_SIZE.get(design_of(variant), VARIANT_IMAGE_SIZE)
-    if tuple(side) != VARIANT_IMAGE_SIZE:  # the test-bed configs are written for 128x128
-        small, large = str(min(side)), str(max(side))
-        opts += ["INPUT.MIN_SIZE_TRAIN", f"({small},)", "INPUT.MIN_SIZE_TEST", small]
-        opts += ["INPUT.MAX_SIZE_TRAIN", large, "INPUT.MAX_SIZE_TEST", large]
-    return opts
+    return ["DATASETS.TRAIN", train, "DATASETS.TEST", test, *variant_config_opts(variant)]
 
 
 def write_panel(out_dir=os.path.join(ROOT, PANEL_DIR)):

@@ -218,12 +218,16 @@ def run_variant_seed(out, *, variant, seed, weights, best, calib_out, extra, sea
 
 
 def variant_search_opts(variant):
-    """Overrides that put the test-bed search on ``variant``'s weight and architecture splits."""
+    """Overrides that put the test-bed search on ``variant``'s weight and architecture splits,
+    at the variant's image size."""
+    from projects.nats.data.shapes import variant_config_opts
+
     return [
         "DATASETS.TRAIN",
         f"('nats_{variant}_train',)",
         "MODEL.NATS.SEARCH.ARCH.DATASETS",
         f"('nats_{variant}_arch',)",
+        *variant_config_opts(variant),
     ]
 
 

@@ -54,10 +54,13 @@ NO_PLANT = (
 
 def variant_overrides(variant):
     """(search overrides, retraining overrides, test datasets) that put the test bed's configs on
-    ``variant``'s splits."""
+    ``variant``'s splits, at its image size."""
+    from projects.nats.data.shapes import variant_config_opts
+
+    images = variant_config_opts(variant)
     search = ["DATASETS.TRAIN", f"('nats_{variant}_train',)"]
-    search += ["MODEL.NATS.SEARCH.ARCH.DATASETS", f"('nats_{variant}_arch',)"]
-    retrain = ["DATASETS.TRAIN", f"('nats_{variant}_train', 'nats_{variant}_arch')"]
+    search += ["MODEL.NATS.SEARCH.ARCH.DATASETS", f"('nats_{variant}_arch',)", *images]
+    retrain = ["DATASETS.TRAIN", f"('nats_{variant}_train', 'nats_{variant}_arch')", *images]
     return search, retrain, (f"nats_{variant}_val",)
 
 

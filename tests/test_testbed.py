@@ -22,6 +22,7 @@ from projects.nats.data.ring_designs import (
     CONTEXT_TOKEN,
     DECOY_COUNT,
     DENSE_MID_SATELLITES,
+    EMPTY_IMAGES,
     FAR_RADIUS,
     FAR_SATELLITE,
     MID_RADIUS,
@@ -172,6 +173,7 @@ def test_decoy_designs_annotate_only_light_ringed_tokens(tmp_path, design, size,
     assert {a["category_id"] for a in coco["annotations"]} == {SHAPE_CLASSES.index("disc") + 1}
     per_image = np.bincount([a["image_id"] for a in coco["annotations"]], minlength=17)[1:]
     assert per_image.max() <= DECOY_COUNT[1] and 0 in per_image, "no image with decoys only"
+    assert design in EMPTY_IMAGES, "its empty images would be filtered out of training"
     yy, xx = np.mgrid[0 : size[0], 0 : size[1]]
     for a in coco["annotations"]:
         x, y, w, h = a["bbox"]
@@ -256,6 +258,21 @@ def _testbed_cfg(config="configs/TestBed/faster_rcnn_R_50_FPN_nats_testbed.yaml"
     add_nats_config(cfg)
     cfg.merge_from_file(os.path.join(ROOT, config))
     return cfg
+
+
+@pytest.mark.parametrize(
+    "variant, side, keep_empty",
+    [("large", 128, False), ("small", 128, False), ("context_far", 256, False)]
+    + [("dense_mid_decoy", 192, True), ("ring_decoy", 192, True), ("far_decoy", 256, True)],
+)
+def test_variant_config_opts_set_the_image_size_and_keep_empty_images(variant, side, keep_empty):
+    cfg = _testbed_cfg()
+    assert cfg.INPUT.MIN_SIZE_TEST == 128 and cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
+    cfg.merge_from_list(shapes_module.variant_config_opts(variant))
+    assert tuple(cfg.INPUT.MIN_SIZE_TRAIN) == (side,) and cfg.INPUT.MIN_SIZE_TEST == side
+    assert cfg.INPUT.MAX_SIZE_TRAIN == side and cfg.INPUT.MAX_SIZE_TEST == side
+    assert cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS is not keep_empty
+    assert (variant in EMPTY_IMAGES) is keep_empty
 
 
 @pytest.mark.parametrize("name", [*PANEL, "random_a", "random_b"])

@@ -36,6 +36,7 @@ from .drawing import _annotation, _colour
 
 __all__ = [
     "RING_MAKERS",
+    "EMPTY_IMAGES",
     "CONTEXT_COUNT",
     "CONTEXT_TOKEN",
     "PAIR_CLASSES",
@@ -216,3 +217,7 @@ RING_MAKERS = {  # design -> image maker, built once
         decoy=PAIR_CLASSES[1],
     ),
 }
+# the designs whose images may hold no object (decoys only): training must keep those images
+EMPTY_IMAGES = frozenset(
+    d for d, m in RING_MAKERS.items() if getattr(m, "keywords", {}).get("decoy") is not None
+)

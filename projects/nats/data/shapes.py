@@ -23,6 +23,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets import load_coco_json
 from PIL import Image, ImageDraw
 
+from .ring_designs import EMPTY_IMAGES
 from .variants import (
     DESIGN_IMAGE_SIZE,
     ON_TRIAL,
@@ -37,6 +38,7 @@ __all__ = [
     "BUILTIN_SPLITS",
     "VARIANT_SPLITS",
     "VARIANT_IMAGE_SIZE",
+    "variant_config_opts",
     "generate_shapes",
     "register_nats_shapes",
     "shapes_cache_dir",
@@ -73,6 +75,30 @@ TRIAL_SPLITS = {
 }
 VARIANT_IMAGE_SIZE = (128, 128)
 MIN_OBJECT_SIZE = 8
+
+
+def variant_config_opts(variant):
+    """Config overrides that a test-bed config (written for ``VARIANT_IMAGE_SIZE`` images, empty
+    images filtered as Detectron2 does by default) needs on ``variant``'s images.
+
+    Args:
+        variant (str): a test-bed variant or a design's name (``variants.VARIANTS``, ``TRIED``).
+
+    Returns:
+        list[str]: ``INPUT.{MIN,MAX}_SIZE_{TRAIN,TEST}`` where the design's images are not
+        ``VARIANT_IMAGE_SIZE``; ``DATALOADER.FILTER_EMPTY_ANNOTATIONS False`` where its images may
+        hold no object (``ring_designs.EMPTY_IMAGES``).
+    """
+    design = design_of(variant)
+    opts = []
+    side = DESIGN_IMAGE_SIZE.get(design, VARIANT_IMAGE_SIZE)
+    if tuple(side) != VARIANT_IMAGE_SIZE:
+        small, large = str(min(side)), str(max(side))
+        opts += ["INPUT.MIN_SIZE_TRAIN", f"({small},)", "INPUT.MIN_SIZE_TEST", small]
+        opts += ["INPUT.MAX_SIZE_TRAIN", large, "INPUT.MAX_SIZE_TEST", large]
+    if design in EMPTY_IMAGES:
+        opts += ["DATALOADER.FILTER_EMPTY_ANNOTATIONS", "False"]
+    return opts
 
 
 def shapes_cache_dir():
