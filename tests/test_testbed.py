@@ -17,6 +17,9 @@ from projects.nats.config import check_train_config
 from projects.nats.data import generate_shapes
 from projects.nats.data import shapes as shapes_module
 from projects.nats.data.ring_designs import (
+    BIG_RADIUS,
+    BIG_SATELLITES,
+    BIG_TOKEN,
     COLOUR_CUE,
     CONTEXT_COUNT,
     CONTEXT_TOKEN,
@@ -151,7 +154,11 @@ def test_far_designs_one_token_per_image_and_its_ring_far_away(tmp_path, design)
             assert min(light, dark) < 10, "both fills on one ring"
 
 
-DENSER_RINGS = {"ring_decoy": RING_SATELLITES, "dense_mid_decoy": DENSE_MID_SATELLITES}
+DENSER_RINGS = {
+    "ring_decoy": RING_SATELLITES,
+    "dense_mid_decoy": DENSE_MID_SATELLITES,
+    "big_token_decoy": BIG_SATELLITES,
+}
 
 
 @pytest.mark.parametrize(
@@ -164,6 +171,7 @@ DENSER_RINGS = {"ring_decoy": RING_SATELLITES, "dense_mid_decoy": DENSE_MID_SATE
         ("pair_mid_decoy", (320, 320), MID_RADIUS),
         ("ring_decoy", (192, 192), RING_RADIUS),
         ("dense_mid_decoy", (192, 192), MID_RADIUS),
+        ("big_token_decoy", (192, 192), BIG_RADIUS),
     ],
 )
 def test_decoy_designs_annotate_only_light_ringed_tokens(tmp_path, design, size, radius):
@@ -182,6 +190,8 @@ def test_decoy_designs_annotate_only_light_ringed_tokens(tmp_path, design, size,
         annulus = (distance > radius[0] - 6) & (distance < radius[1] + 6)
         light = (img[annulus].min(-1) >= COLOUR_CUE["disc"][0]).sum()
         assert light > 100, "an annotated token without its light ring"
+        if design == "big_token_decoy":
+            assert BIG_TOKEN[0] - 0.01 <= w <= BIG_TOKEN[1] + 0.01, (w, h)
         if design in DENSER_RINGS:  # >= 70 light pixels for each of the ring's fewest satellites
             assert light >= 70 * DENSER_RINGS[design][0], light
     for image_id in np.flatnonzero(per_image == 0) + 1:  # a decoy's ring is dark

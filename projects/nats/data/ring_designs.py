@@ -19,7 +19,9 @@ design keeps the four shape classes of ``nats_shapes`` and its textured backgrou
   ``near_decoy`` (one token, 192x192, the ring ``MID_RADIUS`` / ``PAIR_RADIUS`` px away) and
   ``pair_mid_decoy`` (two tokens, 320x320, ``MID_RADIUS``); ``ring_decoy`` and
   ``dense_mid_decoy`` (one token, 192x192, ``RING_RADIUS`` / ``MID_RADIUS``, near_decoy's spacing
-  of satellites along the ring kept). Their images may hold no object:
+  of satellites along the ring kept); ``big_token_decoy`` (``dense_mid_decoy`` with
+  ``BIG_TOKEN`` px tokens ringed ``BIG_RADIUS`` px away, ``BIG_SATELLITES`` satellites). Their
+  images may hold no object:
   training on those needs ``DATALOADER.FILTER_EMPTY_ANNOTATIONS False``.
 
 ``RING_MAKERS`` maps each of these designs to its image maker; ``variants.py`` registers them
@@ -48,6 +50,9 @@ __all__ = [
     "RING_RADIUS",
     "RING_SATELLITES",
     "DENSE_MID_SATELLITES",
+    "BIG_TOKEN",
+    "BIG_RADIUS",
+    "BIG_SATELLITES",
     "COLOUR_CUE",
     "DECOY_COUNT",
 ]
@@ -70,6 +75,9 @@ RING_RADIUS = (42.0, 52.0)  # ring_decoy: ring radius, px (between near_decoy's 
 # satellites per ring where near_decoy's spacing along the ring (~23 px) is kept
 RING_SATELLITES = (11, 15)  # ring_decoy
 DENSE_MID_SATELLITES = (15, 19)  # dense_mid_decoy (mid_decoy's radius)
+BIG_TOKEN = (32.0, 40.0)  # big_token_decoy: token side, px
+BIG_RADIUS = (62.0, 78.0)  # big_token_decoy: ring radius, px (dense_mid_decoy's gap to the edge)
+BIG_SATELLITES = (17, 21)  # big_token_decoy: satellites per ring (near_decoy's spacing)
 # context_colour: the per-channel fill range of the satellites, by token class: light or dark,
 # outside the backgrounds' 40-215 (shapes._background), so that one pixel tells the class
 COLOUR_CUE = {"disc": (235, 256), "cross": (0, 21)}
@@ -119,6 +127,7 @@ def _pair_image(
     polygon_area,
     *,
     radius_range=PAIR_RADIUS,
+    token=PAIR_TOKEN,
     satellite=CONTEXT_SATELLITE,
     satellites=PAIR_SATELLITES,
     tokens=CONTEXT_COUNT,
@@ -136,7 +145,7 @@ def _pair_image(
     anns, rings = [], []
     outer, inner = _colour(rng), _colour(rng)  # one token look per image: it says nothing
     for _ in range(rng.randint(tokens[0], tokens[1] + 1)):
-        size, radius = rng.uniform(*PAIR_TOKEN), rng.uniform(*radius_range)
+        size, radius = rng.uniform(*token), rng.uniform(*radius_range)
         reach = radius + satellite / 2 + 1
         for _ in range(30):  # whole rings inside the image, rings apart
             cx, cy = rng.uniform(reach, width - reach), rng.uniform(reach, height - reach)
@@ -213,6 +222,13 @@ RING_MAKERS = {  # design -> image maker, built once
     "dense_mid_decoy": functools.partial(
         _pair_image,
         **{**_FAR_RING, "radius_range": MID_RADIUS, "satellites": DENSE_MID_SATELLITES},
+        cue="colour",
+        decoy=PAIR_CLASSES[1],
+    ),
+    "big_token_decoy": functools.partial(
+        _pair_image,
+        **{**_FAR_RING, "radius_range": BIG_RADIUS, "satellites": BIG_SATELLITES},
+        token=BIG_TOKEN,
         cue="colour",
         decoy=PAIR_CLASSES[1],
     ),

@@ -71,6 +71,7 @@ ON_TRIAL = (
     "pair_mid_decoy",
     "ring_decoy",
     "dense_mid_decoy",
+    "big_token_decoy",
 )
 TRIED = ("large_outline", "large_context", "small_dense", "context_pair", "small_packed", *ON_TRIAL)
 # (height, width) of a design's images where it is not the test bed's 128x128
@@ -84,6 +85,7 @@ DESIGN_IMAGE_SIZE = {
     "pair_mid_decoy": (320, 320),
     "ring_decoy": (192, 192),
     "dense_mid_decoy": (192, 192),
+    "big_token_decoy": (192, 192),
 }
 
 
