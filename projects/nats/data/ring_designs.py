@@ -185,52 +185,32 @@ def _pair_image(
 _FAR_RING = dict(
     radius_range=FAR_RADIUS, satellite=FAR_SATELLITE, satellites=FAR_SATELLITES, tokens=FAR_COUNT
 )
+# a decoy design: the colour cue, and the ``PAIR_CLASSES[1]`` (dark-ringed) tokens unannotated;
+# functools.partial flattens a partial of a partial, so every maker keeps its ``keywords``
+_DECOY = functools.partial(_pair_image, cue="colour", decoy=PAIR_CLASSES[1])
 RING_MAKERS = {  # design -> image maker, built once
     "large_context": _context_image,
     "context_pair": _pair_image,
     "context_far": functools.partial(_pair_image, **_FAR_RING),
     "context_colour": functools.partial(_pair_image, **_FAR_RING, cue="colour"),
     "colour_pair": functools.partial(_pair_image, cue="colour"),
-    "colour_decoy": functools.partial(
-        _pair_image, cue="colour", tokens=DECOY_COUNT, decoy=PAIR_CLASSES[1]
-    ),
-    "far_decoy": functools.partial(_pair_image, **_FAR_RING, cue="colour", decoy=PAIR_CLASSES[1]),
-    "mid_decoy": functools.partial(
-        _pair_image,
-        **{**_FAR_RING, "radius_range": MID_RADIUS},
-        cue="colour",
-        decoy=PAIR_CLASSES[1],
-    ),
-    "near_decoy": functools.partial(
-        _pair_image,
-        **{**_FAR_RING, "radius_range": PAIR_RADIUS},
-        cue="colour",
-        decoy=PAIR_CLASSES[1],
-    ),
+    "colour_decoy": functools.partial(_DECOY, tokens=DECOY_COUNT),
+    "far_decoy": functools.partial(_DECOY, **_FAR_RING),
+    "mid_decoy": functools.partial(_DECOY, **{**_FAR_RING, "radius_range": MID_RADIUS}),
+    "near_decoy": functools.partial(_DECOY, **{**_FAR_RING, "radius_range": PAIR_RADIUS}),
     "pair_mid_decoy": functools.partial(
-        _pair_image,
-        **{**_FAR_RING, "radius_range": MID_RADIUS, "tokens": DECOY_COUNT},
-        cue="colour",
-        decoy=PAIR_CLASSES[1],
+        _DECOY, **{**_FAR_RING, "radius_range": MID_RADIUS, "tokens": DECOY_COUNT}
     ),
     "ring_decoy": functools.partial(
-        _pair_image,
-        **{**_FAR_RING, "radius_range": RING_RADIUS, "satellites": RING_SATELLITES},
-        cue="colour",
-        decoy=PAIR_CLASSES[1],
+        _DECOY, **{**_FAR_RING, "radius_range": RING_RADIUS, "satellites": RING_SATELLITES}
     ),
     "dense_mid_decoy": functools.partial(
-        _pair_image,
-        **{**_FAR_RING, "radius_range": MID_RADIUS, "satellites": DENSE_MID_SATELLITES},
-        cue="colour",
-        decoy=PAIR_CLASSES[1],
+        _DECOY, **{**_FAR_RING, "radius_range": MID_RADIUS, "satellites": DENSE_MID_SATELLITES}
     ),
     "big_token_decoy": functools.partial(
-        _pair_image,
+        _DECOY,
         **{**_FAR_RING, "radius_range": BIG_RADIUS, "satellites": BIG_SATELLITES},
         token=BIG_TOKEN,
-        cue="colour",
-        decoy=PAIR_CLASSES[1],
     ),
 }
 # the designs whose images may hold no object (decoys only): training must keep those images
