@@ -46,6 +46,7 @@ from projects.nats.data.variants import (
     SMALL_COUNT,
     SMALL_GAP,
     SMALL_SIZES,
+    design_of,
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -84,13 +85,13 @@ def test_variant_boxes_inside_images_and_classes_valid(tmp_path, variant):
 
 
 def test_registered_designs():
-    assert DESIGNS == {"large": "context_pair", "small": "small_packed"}
+    assert DESIGNS == {"large": "ring_decoy", "small": "small_packed"}
 
 
 @pytest.mark.parametrize(
     "design, token, classes",
     [
-        ("large", PAIR_TOKEN, PAIR_CLASSES),  # context_pair: two-tone tokens, two classes
+        ("context_pair", PAIR_TOKEN, PAIR_CLASSES),  # large until 2026-12-07: two-tone tokens
         ("large_context", CONTEXT_TOKEN, SHAPE_CLASSES),  # tried before: plain tokens
     ],
 )
@@ -246,7 +247,8 @@ def test_registered_variant_splits_and_unchanged_shapes_splits():
         for split in ("train", "arch", "dev", "val"):
             meta = MetadataCatalog.get(f"nats_{variant}_{split}")
             assert meta.nats_shapes["variant"] == variant
-            assert tuple(meta.nats_shapes["image_size"]) == SIZE
+            side = (192, 192) if variant == "large" else SIZE
+            assert tuple(meta.nats_shapes["image_size"]) == side
             assert f"nats_{variant}_{split}" in DatasetCatalog.list()
     for design in ("context_far", "context_colour"):  # the designs on trial, at their own size
         for split in ("train", "arch", "dev", "val"):
@@ -272,7 +274,7 @@ def _testbed_cfg(config="configs/TestBed/faster_rcnn_R_50_FPN_nats_testbed.yaml"
 
 @pytest.mark.parametrize(
     "variant, side, keep_empty",
-    [("large", 128, False), ("small", 128, False), ("context_far", 256, False)]
+    [("large", 192, True), ("small", 128, False), ("context_far", 256, False)]
     + [("dense_mid_decoy", 192, True), ("ring_decoy", 192, True), ("far_decoy", 256, True)],
 )
 def test_variant_config_opts_set_the_image_size_and_keep_empty_images(variant, side, keep_empty):
@@ -282,7 +284,7 @@ def test_variant_config_opts_set_the_image_size_and_keep_empty_images(variant, s
     assert tuple(cfg.INPUT.MIN_SIZE_TRAIN) == (side,) and cfg.INPUT.MIN_SIZE_TEST == side
     assert cfg.INPUT.MAX_SIZE_TRAIN == side and cfg.INPUT.MAX_SIZE_TEST == side
     assert cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS is not keep_empty
-    assert (variant in EMPTY_IMAGES) is keep_empty
+    assert (design_of(variant) in EMPTY_IMAGES) is keep_empty
 
 
 @pytest.mark.parametrize("name", [*PANEL, "random_a", "random_b"])

@@ -6,7 +6,7 @@ paper's protocol: ``nats_shapes_train`` (weight steps), ``nats_shapes_arch`` (ar
 steps) and ``nats_shapes_val`` (evaluation; never trained on, never used to choose a setting);
 ``nats_shapes_dev`` (its own seed) is where settings are chosen. The test bed's two variants with
 planted answers (``variants.py``: ``large``, ``small``) have the same four splits each,
-``nats_large_{train,arch,dev,val}`` and ``nats_small_{train,arch,dev,val}``, on 128x128 images. A
+``nats_large_{train,arch,dev,val}`` (192x192 images) and ``nats_small_{train,arch,dev,val}`` (128x128). A
 split is generated on first use into ``$NATS_DATA_CACHE`` (default ``~/.cache/nats_d2``),
 atomically, and reused afterwards.
 """
@@ -60,10 +60,11 @@ BUILTIN_SPLITS = {
 }
 DEFAULT_IMAGE_SIZE = (256, 320)  # (height, width)
 # The test bed's variants: name -> (variant, split seed, number of images); seeds of their own.
+# large's dev is larger (as the designs' on trial): its images hold one token, an object or not.
 VARIANT_SPLITS = {
     f"nats_{variant}_{split}": (variant, seed, num)
-    for variant, base in (("large", 20), ("small", 30))
-    for split, seed, num in (("train", 1, 600), ("arch", 2, 200), ("val", 3, 300), ("dev", 4, 200))
+    for variant, base, dev in (("large", 20, 400), ("small", 30, 200))
+    for split, seed, num in (("train", 1, 600), ("arch", 2, 200), ("val", 3, 300), ("dev", 4, dev))
     for seed in (base + seed,)
 }
 # Designs on trial (benchmarks/README.md), with splits of their own, seeds 41-44, 51-54, ...;

@@ -3,9 +3,10 @@
 Both variants keep the four shape classes of ``nats_shapes`` and its textured backgrounds, on small
 square images (the test bed's laptop scale); they differ in what a large receptive field is worth:
 
-* ``large`` (design ``context_pair``, ``ring_designs.py``): an object's class is decided by
-  context beyond its box, a ring of satellites around a square token whose shape is the token's
-  class: only a receptive field reaching past the box tells it.
+* ``large`` (design ``ring_decoy``, ``ring_designs.py``, 192x192 images): one two-tone square
+  token per image, ringed 42-52 px away by satellites whose fill, light or dark, decides whether
+  the token is an object or an unannotated decoy: only a receptive field reaching past the box
+  tells it. (Before 2026-12-07 the design was ``context_pair``, still generatable by name.)
 * ``small`` (design ``small_packed``): many shapes of ``PACKED_SIZES`` px packed
   ``PACKED_GAP`` px apart, where a large receptive field mixes neighbours and a dilated kernel
   skips over whole objects.
@@ -58,7 +59,7 @@ PACKED_GAP = 1.0  # small_packed: smallest distance between two objects' boxes, 
 VARIANTS = ("large", "small")
 # Every design tried for a variant (benchmarks/README.md), generatable by name; the variant's
 # registered splits use DESIGNS[variant].
-DESIGNS = {"large": "context_pair", "small": "small_packed"}
+DESIGNS = {"large": "ring_decoy", "small": "small_packed"}
 # The designs on trial, in the order their splits were registered (shapes.TRIAL_SPLITS)
 ON_TRIAL = (
     "context_far",
