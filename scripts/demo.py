@@ -46,8 +46,8 @@ CALIBRATION = "benchmarks/results/fixed_architectures.json"
 PANEL_DIR = "configs/TestBed/panel"
 TARGET_AP = 25.0  # the test bed's baseline must reach it (on val)
 NO_PLANT = (
-    "NOTE: the calibration resolved no hand-written dilation pattern against all_d1 on dev (only "
-    "random controls): no planted optimum is shown, so NATS vs baseline here cannot say whether "
+    "NOTE: no variant's best hand-written dilation pattern is resolved against all_d1 on dev in "
+    "the calibration: no planted optimum is shown, so NATS vs baseline here cannot say whether "
     "the search finds better dilations (benchmarks/README.md, the test bed's lab notes)"
 )
 

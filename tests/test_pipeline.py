@@ -157,32 +157,35 @@ def _calibration(diffs, best):
     return {"analysis": analysis}
 
 
-def test_main_job_choice_takes_the_clearest_resolved_contrast():
+def test_main_job_choice_takes_the_clearest_planted_optimum():
     calibration = _calibration(
         {
             "large": {"res45_d3": (2.0, 0.5), "res5_d3": (1.0, 0.2), "random_a": (-9.0, 1.0)},
-            "small": {"res45_d3": (-1.2, 0.2), "res5_d3": (-0.5, 0.5)},  # t = 6 (best: all_d1)
+            "small": {"res45_d3": (-1.2, 0.2), "res5_d3": (-0.5, 0.1)},  # best: all_d1
         },
         best={"large": "res45_d3", "small": "all_d1"},
     )
-    choice = main_job_choice(calibration)  # t = 4, 5 (random draws are not planted answers), 6
-    # small: all_d1 is best there, so the fixed row is its best other architecture (res5_d3)
-    assert choice.pop("t_dev") == pytest.approx(6.0)
+    # large: its best, res45_d3, better by 4 SE; small: all_d1 best, its runner-up (res5_d3)
+    # worse by 5 SE; res45_d3 worse by 6 SE on small is not the runner-up: not an optimum
+    choice = main_job_choice(calibration)
+    assert choice.pop("t_dev") == pytest.approx(5.0)
     assert choice == {
         "variant": "small",
         "fixed": "res5_d3",
-        "contrast": "res45_d3",
+        "contrast": "res5_d3",
         "planted_optimum_shown": True,
     }
-    calibration["analysis"]["small"]["vs_all_d1"]["dev"]["res45_d3"]["resolved"] = False
+    # a resolved-worse pattern while neither it nor all_d1 is best is not an optimum
+    small = calibration["analysis"]["small"]
+    small["table"]["res5_d3"]["dev"]["AP"]["mean"] = 10.3
+    small["vs_all_d1"]["dev"]["res5_d3"] = {"mean": 0.3, "se": 0.5, "resolved": False}
     choice = main_job_choice(calibration)
     assert choice["variant"] == "large" and choice["fixed"] == "res45_d3"
-    assert choice["contrast"] == "res5_d3" and choice["t_dev"] == pytest.approx(5.0)
+    assert choice["contrast"] == "res45_d3" and choice["t_dev"] == pytest.approx(4.0)
     assert choice["planted_optimum_shown"]
-    # no hand-written pattern resolved: the clearest resolved control (random_a, t = 9) decides
-    # the variant, the fixed row is still its best hand-written pattern, and it says so
-    for arch in ("res45_d3", "res5_d3"):
-        calibration["analysis"]["large"]["vs_all_d1"]["dev"][arch]["resolved"] = False
+    # no optimum shown: the clearest resolved contrast of any panel architecture (random_a,
+    # t = 9) decides the variant, the fixed row is still its best pattern, and it says so
+    calibration["analysis"]["large"]["vs_all_d1"]["dev"]["res45_d3"]["resolved"] = False
     choice = main_job_choice(calibration)
     assert choice.pop("t_dev") == pytest.approx(9.0)
     assert choice == {
