@@ -6,9 +6,9 @@ paper's protocol: ``nats_shapes_train`` (weight steps), ``nats_shapes_arch`` (ar
 steps) and ``nats_shapes_val`` (evaluation; never trained on, never used to choose a setting);
 ``nats_shapes_dev`` (its own seed) is where settings are chosen. The test bed's two variants with
 planted answers (``variants.py``: ``large``, ``small``) have the same four splits each,
-``nats_large_{train,arch,dev,val}`` (192x192 images) and ``nats_small_{train,arch,dev,val}`` (128x128). A
-split is generated on first use into ``$NATS_DATA_CACHE`` (default ``~/.cache/nats_d2``),
-atomically, and reused afterwards.
+``nats_large_{train,arch,dev,val}`` (192x192 images) and ``nats_small_{train,arch,dev,val}``
+(128x128). A split is generated on first use into ``$NATS_DATA_CACHE`` (default
+``~/.cache/nats_d2``), atomically, and reused afterwards.
 """
 
 import json
